@@ -1,0 +1,74 @@
+/**
+ * The resolved configuration: what `isola.toml` becomes after parsing, validation and defaults.
+ * The runtime reads only this form (Spin's "locked app"), never raw TOML.
+ * Units are in the key names' types: every duration is in milliseconds, every size in bytes.
+ */
+
+/** How a guest is called (see ../shared/DESIGN.md "guest ABI"). */
+export type GuestAbi = 'wasi-http' | 'wagi';
+
+export interface ServerConfig {
+  /** Address the edge listener binds, e.g. "127.0.0.1" or "::1". Default "127.0.0.1". */
+  host: string;
+  /** Edge port; 0 picks a free port. Default 8787. */
+  port: number;
+  /** Directory for the artifact cache and (later) the store; absolute. Default "<config dir>/.isola". */
+  dataDir: string;
+  /** How long a graceful stop waits for in-flight requests, ms. Default 10000. */
+  drainTimeoutMs: number;
+}
+
+export interface LimitsConfig {
+  /** Largest request body accepted, bytes; larger gets 413. Default 1 GiB (1073741824). */
+  maxRequestBodyBytes: number;
+  /** Largest response body a guest may produce, bytes; past it the response is aborted. Default 1 GiB. */
+  maxResponseBodyBytes: number;
+  /** Wall-clock deadline per request, ms; past it the sandbox is terminated (504 before the head). Default 30000. */
+  timeoutMs: number;
+  /** Cap on the guest's linear memory, bytes. Default 128 MiB (134217728). */
+  memoryBytes: number;
+}
+
+export interface PoolConfig {
+  /** Sandboxes kept instantiated and idle. Default 1. */
+  minWarm: number;
+  /** Most sandboxes of this function alive at once. Default 4. */
+  maxInstances: number;
+  /** An idle sandbox above minWarm is stopped after this long, ms. Default 300000. */
+  idleTimeoutMs: number;
+}
+
+export interface BuildConfig {
+  /** Shell command that produces the function's `.wasm` (run with `cwd` as working directory). */
+  command: string;
+  /** Working directory of the command; absolute. Default: the config file's directory. */
+  cwd: string;
+}
+
+export interface FunctionConfig {
+  /** Unique name: lowercase letters, digits and '-', starting with a letter, at most 63 chars. */
+  name: string;
+  /** Absolute path of the function's `.wasm` (component or core module). */
+  wasm: string;
+  /** Optional build step run by `isola dev` when `wasm` is missing (or with `--build`). */
+  build: BuildConfig | null;
+  /** Guest ABI; null means "detect from the bytes". */
+  abi: GuestAbi | null;
+  /** Route patterns, as written: `[host]/path`, path may end in `/*` (see server/routes.ts). At least one. */
+  routes: string[];
+  /** Environment variables the guest sees (and only these). */
+  env: Record<string, string>;
+  /** WAGI only: argv[1..] defaults (argv[0] is the function name). */
+  argv: string[];
+  /** WAGI only: read-only files mapped into the guest: guest path → absolute host path (file or folder). */
+  files: Record<string, string>;
+  limits: LimitsConfig;
+  pool: PoolConfig;
+}
+
+export interface IsolaConfig {
+  /** Absolute path of the config file this came from (null when built in code). */
+  path: string | null;
+  server: ServerConfig;
+  functions: FunctionConfig[];
+}
