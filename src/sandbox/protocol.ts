@@ -1,7 +1,10 @@
 /**
  * The message protocol between the main thread and a sandbox (worker thread).
- * Code inside the sandbox imports only this module and the guest ABI hosts (../shared/STYLE.md §6).
+ * Code inside the sandbox imports only this module, ./shared.ts and the guest ABI hosts
+ * (../shared/STYLE.md §6).
  */
+import type { MessagePort } from 'node:worker_threads';
+import type { GuestAbi } from '../config/types.js';
 
 /** Everything a guest may learn about a request, sent to the sandbox in one message. */
 export interface RequestHead {
@@ -27,6 +30,78 @@ export interface RequestHead {
   serverPort: number;
   /** The matched route's fixed prefix without a trailing slash ("" for "/*"); CGI's SCRIPT_NAME. */
   routePrefix: string;
-  /** Declared body length (content-length), or -1 when unknown (chunked) ; 0 when there is no body. */
+  /** Declared body length (content-length), or -1 when unknown (chunked); 0 when there is no body. */
   bodyLength: number;
 }
+
+/** What a sandbox is told once, at start: which function it hosts and how. */
+export interface SandboxInit {
+  /** Shared control block (see ./shared.ts). */
+  control: Int32Array;
+  /** Port the main thread posts request body chunks on; the sandbox reads it synchronously. */
+  bodyPort: MessagePort;
+  abi: GuestAbi;
+  /** wasi-http: file URL of the jco glue (async instantiation mode). */
+  glueUrl: string | null;
+  /** Compiled core modules by the names the glue asks for (wagi: one entry, "main"). */
+  modules: Record<string, WebAssembly.Module>;
+  /** The function's name and configured environment variables (the only ones the guest sees). */
+  name: string;
+  env: Record<string, string>;
+  argv: string[];
+  files: Record<string, string>;
+  /** Largest response body the guest may write, bytes. */
+  maxResponseBodyBytes: number;
+  /** Largest guest output (stdout+stderr) kept per request for the log, bytes. */
+  maxLogBytes: number;
+}
+
+/** A body chunk or end marker on the body port (main → sandbox). */
+export interface BodyMessage {
+  /** Request id; chunks of another request are discarded. */
+  id: string;
+  chunk?: Uint8Array;
+  /** true: the body is complete. */
+  end?: boolean;
+  /** The body failed (client gone, too large): the guest's next read reports an error. */
+  error?: string;
+}
+
+/** Main → sandbox on the worker's own port. */
+export type ToSandbox = { t: 'request'; head: RequestHead };
+
+/** A response head: status and header lines flat [name, value, …] in the guest's order. */
+export interface ResponseHead {
+  status: number;
+  headers: string[];
+}
+
+/** How a request ended inside the sandbox. */
+export interface GuestOutcome {
+  /** "ok"; or which rule the guest broke. */
+  kind: 'ok' | 'trap' | 'no-response' | 'error-response' | 'unfinished-body' | 'exit' | 'bad-response' | 'aborted';
+  /** Human-readable detail for logs and 5xx bodies. */
+  message?: string;
+  /** The instance must not be reused (it trapped or exited); the sandbox makes a fresh one. */
+  discard?: boolean;
+}
+
+/** Sandbox → main. One message can carry several parts, so a small response is one message. */
+export type FromSandbox =
+  | { t: 'ready' }
+  | { t: 'init-error'; message: string; code: string }
+  | {
+      t: 'res';
+      id: string;
+      /** The response head, sent once, before any body. */
+      head?: ResponseHead;
+      /** Body bytes (already counted in RESP_INFLIGHT by the sandbox). */
+      body?: Uint8Array[];
+      /** The body finished cleanly (finish called, length correct). */
+      end?: boolean;
+      /** The request is over for the guest; the sandbox is free. */
+      done?: GuestOutcome;
+      /** Guest stdout/stderr captured during the request (bounded), and how many bytes were dropped. */
+      log?: { stdout: string; stderr: string; dropped: number };
+    }
+  | { t: 'credit'; id: string };

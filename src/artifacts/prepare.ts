@@ -1,0 +1,217 @@
+/**
+ * Artifact preparation (DESIGN.md "control path"): validate an uploaded `.wasm` once, detect its
+ * guest ABI, check its imports against what isola offers, and for components transpile it with
+ * jco (async instantiation mode, so every instance gets its own state). The result is cached on
+ * disk by sha256 under `<dataDir>/artifacts/`, written to a temporary folder and renamed into
+ * place so a crash never leaves half an artifact visible.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { GuestAbi } from '../config/types.js';
+import { IsolaError } from '../errors.js';
+import { OFFERED_INTERFACES } from '../sandbox/wasi-http/index.js';
+import { splitVersion, wasmKind, worldItems } from './detect.js';
+
+/** Bumped whenever the cached layout or the transpile options change. */
+const FORMAT = 1;
+const HANDLER = 'wasi:http/incoming-handler';
+const GLUE_FILE = 'guest.mjs';
+
+/** A prepared artifact, as cached on disk. */
+export interface Artifact {
+  /** sha256 of the uploaded bytes, hex. */
+  digest: string;
+  abi: GuestAbi;
+  /** Size of the uploaded bytes, bytes. */
+  size: number;
+  /** Imports as the binary names them (`wasi:http/types@0.2.12`, or `wasi_snapshot_preview1.fd_write`). */
+  imports: string[];
+  /** Folder holding the prepared files. */
+  dir: string;
+  /** wasi-http: file URL of the jco glue; null for wagi. */
+  glueUrl: string | null;
+  /** Core module files in `dir` (wagi: the module itself, as `main.wasm`). */
+  coreFiles: string[];
+}
+
+interface Meta {
+  format: number;
+  digest: string;
+  abi: GuestAbi;
+  size: number;
+  imports: string[];
+  coreFiles: string[];
+}
+
+const inflight = new Map<string, Promise<Artifact>>();
+
+/**
+ * Prepares `bytes` (a component or core module) into `cacheDir`, or returns the cached result.
+ * `abi` forces the ABI (from config); a mismatch with the bytes throws.
+ * Throws IsolaError (status 400, user): ERR_WASM_INVALID, ERR_WASM_NOT_COMPONENT, ERR_WASM_NO_HANDLER,
+ * ERR_WASM_UNKNOWN_IMPORT (names every unknown import), ERR_WASM_NOT_WASI_COMMAND, ERR_ABI_MISMATCH;
+ * ERR_TRANSPILE (500) when jco fails on a component that passed validation.
+ */
+export function prepareArtifact(bytes: Uint8Array, cacheDir: string, abi: GuestAbi | null = null): Promise<Artifact> {
+  const digest = createHash('sha256').update(bytes).digest('hex');
+  const key = `${cacheDir}\0${digest}\0${abi}`;
+  let p = inflight.get(key);
+  if (!p) {
+    p = prepare(bytes, digest, cacheDir, abi).finally(() => inflight.delete(key));
+    inflight.set(key, p);
+  }
+  return p;
+}
+
+async function prepare(bytes: Uint8Array, digest: string, cacheDir: string, forced: GuestAbi | null): Promise<Artifact> {
+  const kind = wasmKind(bytes);
+  if (kind === null) {
+    throw new IsolaError('ERR_WASM_INVALID', 'not a WebAssembly binary (missing or unknown \\0asm preamble)', { status: 400, user: true });
+  }
+  const abi: GuestAbi = kind === 'component' ? 'wasi-http' : 'wagi';
+  if (forced && forced !== abi) {
+    throw new IsolaError('ERR_ABI_MISMATCH', `abi = "${forced}" but the binary is a ${kind === 'component' ? 'component (wasi-http)' : 'core module (wagi)'}`, {
+      status: 400, user: true, hint: `remove \`abi\` to detect it, or set abi = "${abi}"`,
+    });
+  }
+  const dir = join(cacheDir, digest);
+  const cached = await readMeta(dir);
+  if (cached) return toArtifact(dir, cached);
+
+  const meta = abi === 'wasi-http' ? await checkComponent(bytes, digest) : await checkCoreModule(bytes, digest);
+  const tmp = join(cacheDir, `.tmp-${digest}-${process.pid}-${Date.now()}`);
+  await mkdir(tmp, { recursive: true });
+  try {
+    if (abi === 'wasi-http') {
+      const files = await transpileComponent(bytes);
+      for (const [name, data] of Object.entries(files)) await writeFile(join(tmp, name), data);
+      meta.coreFiles = Object.keys(files).filter((f) => f.endsWith('.wasm'));
+    } else {
+      await writeFile(join(tmp, 'main.wasm'), bytes);
+      meta.coreFiles = ['main.wasm'];
+    }
+    await writeFile(join(tmp, 'meta.json'), JSON.stringify(meta));
+    try {
+      await rename(tmp, dir);
+    } catch (err) {
+      // Another process won the race: its copy is identical.
+      if (!(await readMeta(dir))) throw err;
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return toArtifact(dir, meta);
+}
+
+async function readMeta(dir: string): Promise<Meta | null> {
+  try {
+    const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as Meta;
+    if (meta.format !== FORMAT) {
+      await rm(dir, { recursive: true, force: true });
+      return null;
+    }
+    return meta;
+  } catch {
+    return null;
+  }
+}
+
+function toArtifact(dir: string, meta: Meta): Artifact {
+  return {
+    digest: meta.digest,
+    abi: meta.abi,
+    size: meta.size,
+    imports: meta.imports,
+    dir,
+    glueUrl: meta.abi === 'wasi-http' ? pathToFileURL(join(dir, GLUE_FILE)).href : null,
+    coreFiles: meta.coreFiles,
+  };
+}
+
+let jco: typeof import('@bytecodealliance/jco') | null = null;
+async function loadJco(): Promise<typeof import('@bytecodealliance/jco')> {
+  return (jco ??= await import('@bytecodealliance/jco'));
+}
+
+async function checkComponent(bytes: Uint8Array, digest: string): Promise<Meta> {
+  const { componentWit } = await loadJco();
+  let wit: string;
+  try {
+    wit = await componentWit(bytes);
+  } catch (err) {
+    throw new IsolaError('ERR_WASM_INVALID', `invalid component: ${err instanceof Error ? err.message : String(err)}`, { status: 400, user: true, cause: err });
+  }
+  const { imports, exports } = worldItems(wit);
+  const handler = exports.map(splitVersion).find((e) => e.name === HANDLER);
+  if (!handler || !handler.version?.startsWith('0.2.')) {
+    throw new IsolaError('ERR_WASM_NO_HANDLER', `the component does not export ${HANDLER}@0.2.x (it exports: ${exports.join(', ') || 'nothing'})`, {
+      status: 400, user: true, hint: 'build it for the wasi:http/proxy world',
+    });
+  }
+  const offered = new Set(OFFERED_INTERFACES);
+  const unknown = imports.filter((i) => {
+    const { name, version } = splitVersion(i);
+    return !offered.has(name) || !version?.startsWith('0.2.');
+  });
+  if (unknown.length > 0) {
+    throw new IsolaError('ERR_WASM_UNKNOWN_IMPORT', `the component imports what isola does not offer: ${unknown.join(', ')}`, {
+      status: 400, user: true, details: { unknown }, hint: 'isola offers the wasi:http/proxy world (wasi 0.2.x) plus denied filesystem and sockets',
+    });
+  }
+  return { format: FORMAT, digest, abi: 'wasi-http', size: bytes.byteLength, imports, coreFiles: [] };
+}
+
+async function checkCoreModule(bytes: Uint8Array, digest: string): Promise<Meta> {
+  let module: WebAssembly.Module;
+  try {
+    module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+  } catch (err) {
+    throw new IsolaError('ERR_WASM_INVALID', `invalid core module: ${err instanceof Error ? err.message : String(err)}`, { status: 400, user: true, cause: err });
+  }
+  const imports = WebAssembly.Module.imports(module).map((i) => `${i.module}.${i.name}`);
+  const exports = WebAssembly.Module.exports(module);
+  const foreign = WebAssembly.Module.imports(module).filter((i) => i.module !== 'wasi_snapshot_preview1');
+  if (!exports.some((e) => e.name === '_start' && e.kind === 'function')) {
+    throw new IsolaError('ERR_WASM_NOT_WASI_COMMAND', 'the core module does not export a `_start` function, so it is not a WASI command', {
+      status: 400, user: true, hint: 'build it as a WASI preview 1 command (e.g. clang --target=wasm32-wasi with a main())',
+    });
+  }
+  if (foreign.length > 0) {
+    const names = foreign.map((i) => `${i.module}.${i.name}`);
+    throw new IsolaError('ERR_WASM_UNKNOWN_IMPORT', `the core module imports what isola does not offer: ${names.join(', ')}`, {
+      status: 400, user: true, details: { unknown: names }, hint: 'a WAGI module may import only wasi_snapshot_preview1',
+    });
+  }
+  return { format: FORMAT, digest, abi: 'wagi', size: bytes.byteLength, imports, coreFiles: [] };
+}
+
+async function transpileComponent(bytes: Uint8Array): Promise<Record<string, Uint8Array>> {
+  const { transpile } = await loadJco();
+  let out: { files: Record<string, Uint8Array> };
+  try {
+    out = await transpile(bytes, {
+      name: 'guest',
+      instantiation: 'async',
+      noTypescript: true,
+      quiet: true,
+    });
+  } catch (err) {
+    throw new IsolaError('ERR_TRANSPILE', `jco could not transpile the component: ${err instanceof Error ? err.message : String(err)}`, { status: 500, cause: err });
+  }
+  const files: Record<string, Uint8Array> = {};
+  for (const [name, data] of Object.entries(out.files)) {
+    if (name === 'guest.js') files[GLUE_FILE] = data;
+    else if (name.endsWith('.wasm')) files[name] = data;
+  }
+  if (!files[GLUE_FILE]) throw new IsolaError('ERR_TRANSPILE', 'jco produced no glue module');
+  return files;
+}
+
+/** Compiles an artifact's core modules once (main thread); the Modules are posted to sandboxes, sharing compiled code. */
+export async function compileArtifact(artifact: Artifact): Promise<Record<string, WebAssembly.Module>> {
+  const modules: Record<string, WebAssembly.Module> = {};
+  for (const f of artifact.coreFiles) modules[f] = await WebAssembly.compile(await readFile(join(artifact.dir, f)));
+  return modules;
+}

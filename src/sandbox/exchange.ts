@@ -1,0 +1,246 @@
+/**
+ * The sandbox side of one request: reads request body chunks from the body port (blocking with
+ * `Atomics.wait`), batches response bytes into messages to the main thread, and applies
+ * backpressure both ways through the shared control block (./shared.ts).
+ *
+ * Runs inside the sandbox thread only. Guest ABI hosts (wasi-http, wagi) sit on top of it.
+ */
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import type { BodyMessage, FromSandbox, GuestOutcome, RequestHead, ResponseHead } from './protocol.js';
+import {
+  ABORTED, BODY_WINDOW_BYTES, FLUSH_BYTES, REQ_PAUSED, REQ_QUEUED, RESP_INFLIGHT, SIGNAL,
+} from './shared.js';
+
+/** Posts a message to the main thread (parentPort.postMessage with a transfer list). */
+export type Post = (msg: FromSandbox, transfer?: ArrayBuffer[]) => void;
+
+/** A read from the request body: bytes, the end of the body, nothing yet, or a failure. */
+export type ReadResult = Uint8Array | typeof EOF | typeof EMPTY | BodyError;
+export const EOF = Symbol('eof');
+export const EMPTY = Symbol('empty');
+export class BodyError {
+  constructor(readonly message: string) {}
+}
+
+/** Longest single wait before re-checking the abort flag, ms. */
+const WAIT_SLICE_MS = 1000;
+
+export class Exchange {
+  readonly head: RequestHead;
+  /** Status and headers once the guest has set them (not yet sent while `headSent` is false). */
+  private responseHead: ResponseHead | null = null;
+  private headSent = false;
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private ended = false;
+  /** true once the body was finished correctly (end recorded), even if already flushed. */
+  completed = false;
+  /** Response body bytes the guest has written (for length checks), bytes. */
+  written = 0;
+  private bodyDone = false;
+  private bodyError: string | null = null;
+  private partial: Uint8Array | null = null;
+  private closed = false;
+  /** Why the response body is corrupted (the main thread aborts it), or null. */
+  failure: string | null = null;
+  /** Set when the guest answered `response-outparam.set(err(…))`. */
+  errorResponse: string | null = null;
+  private stdout: string[] = [];
+  private stderr: string[] = [];
+  private logBytes = 0;
+  private logDropped = 0;
+  private readonly decoder = new TextDecoder();
+
+  constructor(
+    head: RequestHead,
+    private readonly control: Int32Array,
+    private readonly bodyPort: MessagePort,
+    private readonly post: Post,
+    private readonly maxLogBytes: number,
+  ) {
+    this.head = head;
+    if (head.bodyLength === 0) this.bodyDone = true;
+  }
+
+  /** true once the client went away or the request was cancelled by the main thread. */
+  get aborted(): boolean {
+    return Atomics.load(this.control, ABORTED) !== 0;
+  }
+
+  /** true once the request is over for the guest (handler returned); every later stream call fails. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  // ---- request body ---------------------------------------------------------------------------
+
+  /**
+   * Reads up to `max` bytes of the request body. With `block` false it never waits (EMPTY when no
+   * data is there yet); with `block` true it waits until at least one byte, the end, or a failure.
+   */
+  read(max: number, block: boolean): ReadResult {
+    if (max <= 0) return new Uint8Array(0);
+    for (;;) {
+      if (this.partial) {
+        const p = this.partial;
+        if (p.byteLength <= max) {
+          this.partial = null;
+          return p;
+        }
+        this.partial = p.subarray(max);
+        return p.subarray(0, max);
+      }
+      if (this.bodyError !== null) return new BodyError(this.bodyError);
+      if (this.bodyDone) return EOF;
+      if (this.closed) return new BodyError('request is over');
+      const seq = Atomics.load(this.control, SIGNAL);
+      if (this.takeBodyMessage()) continue;
+      if (this.aborted) return new BodyError('client disconnected');
+      if (!block) return EMPTY;
+      this.flush();
+      Atomics.wait(this.control, SIGNAL, seq, WAIT_SLICE_MS);
+    }
+  }
+
+  /** true when a read would not block (data, end or error available). */
+  readReady(): boolean {
+    if (this.partial || this.bodyDone || this.bodyError !== null || this.closed || this.aborted) return true;
+    return this.takeBodyMessage();
+  }
+
+  private takeBodyMessage(): boolean {
+    for (;;) {
+      const m = receiveMessageOnPort(this.bodyPort);
+      if (m === undefined) return false;
+      const msg = m.message as BodyMessage;
+      if (msg.id !== this.head.id) continue; // leftover of an earlier request
+      if (msg.chunk) {
+        const left = Atomics.sub(this.control, REQ_QUEUED, msg.chunk.byteLength) - msg.chunk.byteLength;
+        if (left < BODY_WINDOW_BYTES / 2 && Atomics.compareExchange(this.control, REQ_PAUSED, 1, 0) === 1) {
+          this.post({ t: 'credit', id: this.head.id });
+        }
+        if (msg.chunk.byteLength > 0) this.partial = msg.chunk;
+      }
+      if (msg.end) this.bodyDone = true;
+      if (msg.error !== undefined) this.bodyError = msg.error;
+      if (this.partial || msg.end || msg.error !== undefined) return true;
+    }
+  }
+
+  // ---- response -------------------------------------------------------------------------------
+
+  /** Records the response head; it is sent with the first flush. Throws when set twice. */
+  setHead(head: ResponseHead): void {
+    if (this.responseHead) throw new Error('response head already set');
+    this.responseHead = head;
+  }
+
+  /** Marks the response body corrupted: it will be aborted, never ended cleanly. The first reason wins. */
+  fail(reason: string): void {
+    this.failure ??= reason;
+    this.ended = this.completed = false;
+  }
+
+  /** Records that the guest set the outparam to an error instead of a response. */
+  setError(description: string): void {
+    this.errorResponse = description;
+  }
+
+  get hasHead(): boolean {
+    return this.responseHead !== null;
+  }
+
+  /** Bytes the guest may write now without waiting (the flow-control window minus what is in flight). */
+  capacity(): number {
+    const inflight = Atomics.load(this.control, RESP_INFLIGHT);
+    return Math.max(0, BODY_WINDOW_BYTES - inflight - this.pendingBytes);
+  }
+
+  /**
+   * Queues response body bytes. Never waits unless the guest ignored `capacity()` and the window
+   * is overfull, in which case it waits for room so memory stays bounded. HEAD responses count
+   * the bytes but drop them (RFC 9110 §9.3.2).
+   */
+  write(bytes: Uint8Array): void {
+    this.written += bytes.byteLength;
+    if (this.head.method === 'HEAD' || bytes.byteLength === 0) return;
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.byteLength;
+    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
+    if (Atomics.load(this.control, RESP_INFLIGHT) + this.pendingBytes > BODY_WINDOW_BYTES) this.waitForCapacity();
+  }
+
+  /** Blocks until the window has room (or the request is aborted). Flushes first. */
+  waitForCapacity(): void {
+    this.flush();
+    for (;;) {
+      if (this.aborted || this.closed) return;
+      const seq = Atomics.load(this.control, SIGNAL);
+      if (Atomics.load(this.control, RESP_INFLIGHT) < BODY_WINDOW_BYTES) return;
+      Atomics.wait(this.control, SIGNAL, seq, WAIT_SLICE_MS);
+    }
+  }
+
+  /** Marks the body complete; the end travels with the next flush. */
+  end(): void {
+    if (this.failure === null) this.ended = this.completed = true;
+  }
+
+  /** Sends what is pending (head, body bytes, end) to the main thread, as one message. */
+  flush(done?: GuestOutcome): void {
+    if (!this.responseHead && !done) return;
+    const msg: FromSandbox & { t: 'res' } = { t: 'res', id: this.head.id };
+    const transfer: ArrayBuffer[] = [];
+    if (this.responseHead && !this.headSent) {
+      msg.head = this.responseHead;
+      this.headSent = true;
+    }
+    if (this.pendingBytes > 0) {
+      msg.body = this.pending;
+      for (const c of this.pending) {
+        if (c.byteOffset === 0 && c.byteLength === c.buffer.byteLength && c.buffer instanceof ArrayBuffer) transfer.push(c.buffer);
+      }
+      Atomics.add(this.control, RESP_INFLIGHT, this.pendingBytes);
+      this.pending = [];
+      this.pendingBytes = 0;
+    }
+    if (this.ended) {
+      msg.end = true;
+      this.ended = false;
+    }
+    if (done) {
+      msg.done = done;
+      if (this.logBytes > 0 || this.logDropped > 0) {
+        msg.log = { stdout: this.stdout.join(''), stderr: this.stderr.join(''), dropped: this.logDropped };
+      }
+    }
+    if (msg.head || msg.body || msg.end || msg.done) this.post(msg, transfer);
+  }
+
+  /** Ends the request for the guest: flushes everything with the outcome; later stream calls fail. */
+  close(outcome: GuestOutcome): void {
+    this.flush(outcome);
+    this.closed = true;
+  }
+
+  // ---- guest output ---------------------------------------------------------------------------
+
+  /** Captures guest stdout/stderr for the request's log, up to maxLogBytes; the rest is counted and dropped. */
+  log(stream: 'stdout' | 'stderr', bytes: Uint8Array): void {
+    const room = this.maxLogBytes - this.logBytes;
+    const take = Math.min(room, bytes.byteLength);
+    if (take > 0) {
+      const text = this.decoder.decode(bytes.subarray(0, take), { stream: false });
+      (stream === 'stdout' ? this.stdout : this.stderr).push(text);
+      this.logBytes += take;
+    }
+    this.logDropped += bytes.byteLength - take;
+  }
+
+  /** Blocks the sandbox thread up to `ms` (flushing first), waking early on any signal. */
+  sleep(ms: number): void {
+    this.flush();
+    const seq = Atomics.load(this.control, SIGNAL);
+    Atomics.wait(this.control, SIGNAL, seq, Math.max(0, ms));
+  }
+}

@@ -1,0 +1,382 @@
+/**
+ * The main-thread side of a sandbox: starts the worker thread, hands it requests, pumps the
+ * request body into it and its response out to the client, with backpressure both ways, and
+ * turns every way a guest can fail into the right HTTP outcome (DESIGN.md decision 5):
+ * before the response head, a 5xx JSON error with the request id; after it, an aborted response
+ * (the socket is destroyed, never a clean end, per RFC 9112 §6.3 / §8).
+ *
+ * The main thread never runs guest code. A sandbox serves one request at a time.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import type { GuestAbi } from '../config/types.js';
+import { IsolaError, type ErrorCode } from '../errors.js';
+import type { BodyMessage, FromSandbox, GuestOutcome, RequestHead, SandboxInit } from './protocol.js';
+import {
+  ABORTED, AbortReason, BODY_WINDOW_BYTES, REQ_PAUSED, REQ_QUEUED, RESP_INFLIGHT, createControl, signal,
+} from './shared.js';
+
+const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? '../../dist/sandbox/worker.js' : './worker.js', import.meta.url);
+
+/** What a sandbox is started with: the prepared artifact plus the function's settings. */
+export interface SandboxSpec {
+  name: string;
+  abi: GuestAbi;
+  glueUrl: string | null;
+  modules: Record<string, WebAssembly.Module>;
+  env: Record<string, string>;
+  argv: string[];
+  files: Record<string, string>;
+  maxResponseBodyBytes: number;
+  /** Largest guest stdout+stderr kept per request, bytes. */
+  maxLogBytes: number;
+  /** JS heap cap of the worker, MiB (node's resourceLimits; Wasm memory is capped separately). */
+  maxHeapMb?: number;
+}
+
+/** Per-request limits the main thread enforces. */
+export interface RunLimits {
+  /** Wall-clock deadline, ms: past it the worker is terminated (504 before the head). */
+  timeoutMs: number;
+  /** Largest request body, bytes: larger gets 413 (before the head) and the guest's read fails. */
+  maxRequestBodyBytes: number;
+}
+
+/** How a request ended, for the access log and the pool. */
+export interface RunResult {
+  status: number;
+  /** ok | a GuestOutcome kind | timeout | crashed | client-abort | body-too-large */
+  outcome: string;
+  message?: string;
+  requestBytes: number;
+  responseBytes: number;
+  /** The sandbox can take another request (false: the pool must discard it). */
+  reusable: boolean;
+  /** Guest output captured during the request. */
+  log?: { stdout: string; stderr: string; dropped: number };
+}
+
+type State = 'starting' | 'idle' | 'busy' | 'dead';
+
+/** Status and error code for each way a guest can fail before sending its head. */
+const FAILURE_STATUS: Record<string, [number, ErrorCode]> = {
+  trap: [500, 'ERR_GUEST_TRAP'],
+  exit: [500, 'ERR_GUEST_EXIT'],
+  'no-response': [502, 'ERR_GUEST_NO_RESPONSE'],
+  'error-response': [502, 'ERR_GUEST_ERROR_RESPONSE'],
+  'bad-response': [502, 'ERR_GUEST_BAD_RESPONSE'],
+  'unfinished-body': [502, 'ERR_GUEST_BAD_RESPONSE'],
+  crashed: [500, 'ERR_SANDBOX_CRASHED'],
+  timeout: [504, 'ERR_WALL_TIMEOUT'],
+  'body-too-large': [413, 'ERR_REQUEST_BODY_TOO_LARGE'],
+};
+
+/** Writes isola's JSON error body (`{error:{code,message,request_id}}`) as a complete response. */
+export function sendError(res: ServerResponse, status: number, code: ErrorCode, message: string, requestId: string, extra?: Record<string, string>): void {
+  const body = JSON.stringify(new IsolaError(code, message).toJSON(requestId));
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': requestId,
+    ...extra,
+  });
+  res.end(body);
+}
+
+let nextSandboxId = 1;
+
+export class Sandbox {
+  readonly id = nextSandboxId++;
+  readonly spec: SandboxSpec;
+  state: State = 'starting';
+  /** Requests served (for reuse policies). */
+  served = 0;
+  /** performance.now() when it last became idle (for idle eviction). */
+  idleSince = performance.now();
+  private readonly worker: Worker;
+  private readonly control = createControl();
+  private readonly bodyPort: MessagePort;
+  private run_: ActiveRun | null = null;
+  private readonly ready: Promise<void>;
+  private onExit: (() => void) | null = null;
+
+  private constructor(spec: SandboxSpec) {
+    this.spec = spec;
+    const channel = new MessageChannel();
+    this.bodyPort = channel.port1;
+    const init: SandboxInit = {
+      control: this.control,
+      bodyPort: channel.port2,
+      abi: spec.abi,
+      glueUrl: spec.glueUrl,
+      modules: spec.modules,
+      name: spec.name,
+      env: spec.env,
+      argv: spec.argv,
+      files: spec.files,
+      maxResponseBodyBytes: spec.maxResponseBodyBytes,
+      maxLogBytes: spec.maxLogBytes,
+    };
+    this.worker = new Worker(WORKER_URL, {
+      workerData: init,
+      transferList: [channel.port2],
+      stdout: true,
+      stderr: true,
+      resourceLimits: spec.maxHeapMb ? { maxOldGenerationSizeMb: spec.maxHeapMb } : undefined,
+    });
+    // Anything the worker's JS prints (not the guest: guest output is captured per request) is drained, never shown.
+    this.worker.stdout.resume();
+    this.worker.stderr.resume();
+    this.ready = new Promise<void>((resolve, reject) => {
+      const onMessage = (msg: FromSandbox) => {
+        if (msg.t === 'ready') {
+          this.state = 'idle';
+          resolve();
+        } else if (msg.t === 'init-error') {
+          this.state = 'dead';
+          reject(new IsolaError(msg.code as ErrorCode, `cannot instantiate ${spec.name}: ${msg.message}`, { status: 500 }));
+          void this.worker.terminate();
+        }
+      };
+      this.worker.on('message', onMessage);
+      this.worker.once('error', (err) => reject(new IsolaError('ERR_SANDBOX_CRASHED', `sandbox failed to start: ${err.message}`)));
+      this.worker.once('exit', () => reject(new IsolaError('ERR_SANDBOX_CRASHED', 'sandbox exited during start')));
+    });
+    this.worker.on('message', (msg: FromSandbox) => this.run_?.onMessage(msg));
+    this.worker.on('error', (err) => this.died(`sandbox error: ${err.message}`));
+    this.worker.on('exit', () => this.died('sandbox exited'));
+  }
+
+  /** Starts a sandbox and resolves once its instance is ready. Rejects with IsolaError (ERR_WASM_INVALID, ERR_SANDBOX_CRASHED). */
+  static async start(spec: SandboxSpec): Promise<Sandbox> {
+    const sb = new Sandbox(spec);
+    await sb.ready;
+    return sb;
+  }
+
+  /** Calls `fn` once when the worker is gone (crash, terminate). */
+  onDeath(fn: () => void): void {
+    this.onExit = fn;
+  }
+
+  private died(reason: string): void {
+    if (this.state === 'dead') return;
+    this.state = 'dead';
+    this.run_?.fail('crashed', reason);
+    this.onExit?.();
+  }
+
+  /** Stops the worker (2–8 ms even when the guest spins). Safe to call twice. */
+  async terminate(): Promise<void> {
+    if (this.state !== 'dead') {
+      this.state = 'dead';
+      this.onExit?.();
+    }
+    await this.worker.terminate();
+  }
+
+  /**
+   * Serves one HTTP exchange with this sandbox. Resolves when the guest is done with it (the
+   * response may still be draining to the socket). Never rejects: every failure becomes a RunResult.
+   */
+  run(head: RequestHead, req: IncomingMessage, res: ServerResponse, limits: RunLimits): Promise<RunResult> {
+    if (this.state !== 'idle') throw new Error(`sandbox ${this.id} is ${this.state}`);
+    this.state = 'busy';
+    this.served++;
+    const ctl = this.control;
+    Atomics.store(ctl, REQ_QUEUED, 0);
+    Atomics.store(ctl, REQ_PAUSED, 0);
+    Atomics.store(ctl, RESP_INFLIGHT, 0);
+    Atomics.store(ctl, ABORTED, AbortReason.None);
+    return new Promise<RunResult>((resolve) => {
+      const run = new ActiveRun(this, head, req, res, limits, this.control, this.bodyPort, (result) => {
+        this.run_ = null;
+        if (this.state === 'busy') {
+          if (result.reusable) {
+            this.state = 'idle';
+            this.idleSince = performance.now();
+          } else void this.terminate();
+        }
+        resolve(result);
+      });
+      this.run_ = run;
+      this.worker.postMessage({ t: 'request', head });
+      run.start();
+    });
+  }
+
+  /** @internal used by ActiveRun on deadline */
+  kill(): void {
+    void this.terminate();
+  }
+}
+
+/** One request in flight on one sandbox (main-thread side). */
+class ActiveRun {
+  private headSent = false;
+  private finished = false;
+  private requestBytes = 0;
+  private responseBytes = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private bodyDone = false;
+
+  constructor(
+    private readonly sandbox: Sandbox,
+    private readonly head: RequestHead,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly limits: RunLimits,
+    private readonly ctl: Int32Array,
+    private readonly bodyPort: MessagePort,
+    private readonly done: (r: RunResult) => void,
+  ) {}
+
+  start(): void {
+    this.timer = setTimeout(() => this.fail('timeout', `no response within ${this.limits.timeoutMs} ms`), this.limits.timeoutMs);
+    this.res.on('close', this.onClose);
+    if (this.head.bodyLength === 0) {
+      this.bodyDone = true;
+      return;
+    }
+    this.req.on('data', this.onData);
+    this.req.on('end', this.onEnd);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.finished || this.bodyDone) return;
+    this.requestBytes += chunk.byteLength;
+    if (this.requestBytes > this.limits.maxRequestBodyBytes) {
+      this.bodyDone = true;
+      this.post({ id: this.head.id, error: 'request body too large' });
+      this.req.pause();
+      if (!this.headSent) this.fail('body-too-large', `request body over the ${this.limits.maxRequestBodyBytes}-byte limit`);
+      return;
+    }
+    const copy = new Uint8Array(chunk); // own buffer: chunk may be a view into a shared pool
+    Atomics.add(this.ctl, REQ_QUEUED, copy.byteLength);
+    this.bodyPort.postMessage({ id: this.head.id, chunk: copy } satisfies BodyMessage, [copy.buffer]);
+    signal(this.ctl);
+    if (Atomics.load(this.ctl, REQ_QUEUED) > BODY_WINDOW_BYTES) {
+      Atomics.store(this.ctl, REQ_PAUSED, 1);
+      this.req.pause();
+      // The sandbox may have drained everything between our add and the store: re-check.
+      if (Atomics.load(this.ctl, REQ_QUEUED) < BODY_WINDOW_BYTES / 2 && Atomics.compareExchange(this.ctl, REQ_PAUSED, 1, 0) === 1) {
+        this.req.resume();
+      }
+    }
+  };
+
+  private readonly onEnd = (): void => {
+    if (this.finished || this.bodyDone) return;
+    this.bodyDone = true;
+    this.post({ id: this.head.id, end: true });
+  };
+
+  private readonly onClose = (): void => {
+    // The response closed: either it finished, or the client went away mid-exchange.
+    if (this.finished) return;
+    if (!this.res.writableFinished) {
+      Atomics.store(this.ctl, ABORTED, AbortReason.ClientGone);
+      if (!this.bodyDone) this.post({ id: this.head.id, error: 'client disconnected' });
+      signal(this.ctl);
+      this.clientGone = true;
+    }
+  };
+  private clientGone = false;
+
+  private post(msg: BodyMessage): void {
+    this.bodyPort.postMessage(msg);
+    signal(this.ctl);
+  }
+
+  onMessage(msg: FromSandbox): void {
+    if (msg.t === 'credit') {
+      if (msg.id === this.head.id && !this.finished) this.req.resume();
+      return;
+    }
+    if (msg.t !== 'res' || msg.id !== this.head.id || this.finished) return;
+    const res = this.res;
+    if (msg.head && !this.clientGone) {
+      const headers = msg.head.headers;
+      headers.push('x-request-id', this.head.id);
+      res.writeHead(msg.head.status, headers);
+      this.headSent = true;
+      this.status = msg.head.status;
+    }
+    if (msg.body) {
+      let n = 0;
+      for (const c of msg.body) {
+        n += c.byteLength;
+        if (!this.clientGone) res.write(c);
+      }
+      this.responseBytes += n;
+      if (this.clientGone) Atomics.sub(this.ctl, RESP_INFLIGHT, n);
+      else {
+        // Credit returns when the socket has taken the bytes (its write callback).
+        const ctl = this.ctl;
+        const run = this;
+        res.write(EMPTY, () => {
+          if (!run.finished || run.sandbox.state !== 'busy') {
+            Atomics.sub(ctl, RESP_INFLIGHT, n);
+            signal(ctl);
+          }
+        });
+      }
+    }
+    if (msg.end && !this.clientGone) {
+      res.end();
+      this.ended = true;
+    }
+    if (msg.done) this.complete(msg.done, msg.log);
+  }
+  private status = 0;
+  private ended = false;
+
+  private complete(outcome: GuestOutcome, log?: RunResult['log']): void {
+    let kind: string = outcome.kind;
+    if (this.clientGone) kind = 'client-abort';
+    else if (!this.ended) {
+      if (this.headSent) this.res.destroy(); // abort: never a clean end for a broken body
+      else {
+        const [status, code] = FAILURE_STATUS[outcome.kind] ?? [500, 'ERR_INTERNAL'];
+        sendError(this.res, status, code, outcome.message ?? outcome.kind, this.head.id);
+        this.status = status;
+      }
+    }
+    this.finish({
+      status: this.status,
+      outcome: kind,
+      message: outcome.message,
+      requestBytes: this.requestBytes,
+      responseBytes: this.responseBytes,
+      reusable: !outcome.discard,
+      log,
+    });
+  }
+
+  /** Ends the exchange from the main thread's side (deadline, crash, body too large). */
+  fail(kind: 'timeout' | 'crashed' | 'body-too-large', message: string): void {
+    if (this.finished) return;
+    const reusable = kind === 'body-too-large' ? false : false;
+    if (!this.clientGone) {
+      if (this.headSent) this.res.destroy();
+      else {
+        const [status, code] = FAILURE_STATUS[kind]!;
+        sendError(this.res, status, code, message, this.head.id, kind === 'body-too-large' ? { connection: 'close' } : undefined);
+        this.status = status;
+      }
+    }
+    if (kind === 'timeout' || kind === 'body-too-large') this.sandbox.kill();
+    this.finish({ status: this.status, outcome: kind, message, requestBytes: this.requestBytes, responseBytes: this.responseBytes, reusable });
+  }
+
+  private finish(result: RunResult): void {
+    this.finished = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.req.off('data', this.onData);
+    this.req.off('end', this.onEnd);
+    this.res.off('close', this.onClose);
+    this.done(result);
+  }
+}
+const EMPTY = new Uint8Array(0);

@@ -1,0 +1,45 @@
+/**
+ * The shared control block between the main thread and one sandbox: an Int32Array over a
+ * SharedArrayBuffer. Body bytes travel as whole chunks on message ports; these words carry the
+ * signals and the flow-control counters that make both directions apply real backpressure
+ * (DESIGN.md "Blocking WASI calls block only the sandbox thread").
+ *
+ * All counters are per request: the main thread resets them before it posts a request head, and
+ * only the sandbox serving that request touches them until it reports `done`.
+ */
+
+/** Incremented (and notified) by the main thread whenever something the sandbox may wait for changed:
+ * request body data or EOF arrived, response credit was returned, or the request was aborted. */
+export const SIGNAL = 0;
+/** Request body bytes posted by the main thread and not yet taken by the sandbox. */
+export const REQ_QUEUED = 1;
+/** 1 while the main thread has paused reading the client's body because REQ_QUEUED is over the window. */
+export const REQ_PAUSED = 2;
+/** Response body bytes posted by the sandbox and not yet handed to the socket by the main thread. */
+export const RESP_INFLIGHT = 3;
+/** Non-zero once the request is aborted (client gone, deadline, limit); the value is an AbortReason. */
+export const ABORTED = 4;
+export const CONTROL_WORDS = 8;
+
+export const enum AbortReason {
+  None = 0,
+  ClientGone = 1,
+  RequestBodyTooLarge = 2,
+  Shutdown = 3,
+}
+
+/** Bytes of body data allowed in flight in each direction before the producer waits (1 MiB). */
+export const BODY_WINDOW_BYTES = 1 << 20;
+/** The sandbox batches response writes into messages of about this size (64 KiB). */
+export const FLUSH_BYTES = 64 << 10;
+
+/** Allocates a control block for one sandbox. */
+export function createControl(): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
+}
+
+/** Wakes the sandbox: bumps SIGNAL and notifies any waiter. Called by the main thread. */
+export function signal(ctl: Int32Array): void {
+  Atomics.add(ctl, SIGNAL, 1);
+  Atomics.notify(ctl, SIGNAL);
+}
