@@ -1,0 +1,300 @@
+/**
+ * Named hand-written wasi:http guests for tests and benchmarks. Each export is a WAT generator;
+ * `buildGuest(name)` turns one into a cached component file. All guests serve any number of requests
+ * per instance unless they trap (their heap is reset on every call and they drop what they take).
+ */
+import { buildComponent, buildComponentFile } from './build.js';
+import { guest, headers, print, replyText, respondError, TEXT_PLAIN, type GuestOptions, type GuestSource } from './wat.js';
+
+export type { GuestOptions, GuestSource } from './wat.js';
+
+const NL = '\n';
+
+/** 200, `content-type: text/plain`, `content-length: 15`, body `hello from wat\n`. */
+export const hello: GuestSource = (o) => guest((g) => replyText(g, 200, 'hello from wat\n'), o);
+
+/**
+ * 200 with the request body streamed back: blocking-read up to 64 KiB at a time, written with
+ * check-write/write (blocking-flush while check-write permits 0 bytes). Memory stays bounded: each
+ * chunk's allocation is freed before the next read. No content-length (chunked); `content-type` is
+ * copied from the request when present. If the response stream fails (client gone) it stops
+ * quietly, dropping the body without finish; a failed request stream traps.
+ */
+export const echo: GuestSource = (o) =>
+  guest((g) => {
+    for (const l of ['h', 'ctp', 'ctl', 'rh', 'in', 'mark', 'p', 'n']) g.local(l);
+    return `
+    (local.set $h (call $incoming-request.headers (local.get $req)))
+    (call $header_first (local.get $h) ${g.str('content-type')}) (local.set $ctl) (local.set $ctp)
+    (local.set $rh (call $fields.new))
+    (if (i32.ge_s (local.get $ctl) (i32.const 0))
+      (then (drop (call $hdr (local.get $rh) ${g.str('content-type')} (local.get $ctp) (local.get $ctl)))))
+    (call $fields.drop (local.get $h))
+    (local.set $in (call $in_stream (local.get $req)))
+    (call $respond (local.get $outparam) (i32.const 200) (local.get $rh))
+    (local.set $mark (call $heap_mark))
+    (block $eof (loop $copy
+      (call $read (local.get $in) (i32.const 65536)) (local.set $n) (local.set $p)
+      (br_if $eof (i32.lt_s (local.get $n) (i32.const 0)))
+      (if (call $write (local.get $p) (local.get $n))
+        (then (call $in_done) (call $abort_out) (br $done)))
+      (call $heap_reset (local.get $mark))
+      (br $copy)))
+    (call $in_done)
+    (drop (call $finish))`;
+  }, o);
+
+/**
+ * 200 text/plain (with content-length) whose body is `<METHOD> <path-with-query>\n` followed by one
+ * `name: value\n` line per request header, in the order `fields.entries()` returns them (values are
+ * copied as raw bytes).
+ */
+export const headersGuest: GuestSource = (o) =>
+  guest((g) => {
+    g.local('h');
+    return `
+    (call $print (call $method (local.get $req)))
+    ${print(g, ' ')}
+    (call $print (call $path (local.get $req)))
+    ${print(g, NL)}
+    (local.set $h (call $incoming-request.headers (local.get $req)))
+    (call $print_pairs (call $entries (local.get $h)) ${g.str(': ')})
+    (call $fields.drop (local.get $h))
+    ${replyText(g, 200)}`;
+  }, o);
+
+/** 200 with two separate `set-cookie` headers (`a=1; Path=/` then `b=2; Path=/`, appended twice)
+ * and body `two cookies\n`. */
+export const setCookie: GuestSource = (o) =>
+  guest(
+    (g) =>
+      replyText(g, 200, 'two cookies\n', [
+        ...TEXT_PLAIN,
+        ['set-cookie', 'a=1; Path=/'],
+        ['set-cookie', 'b=2; Path=/'],
+      ]),
+    o,
+  );
+
+/** The `fields.append` attempts of `badFields`: label, header name, header value. */
+export const BAD_FIELDS_CASES: ReadonlyArray<readonly [string, string, string]> = [
+  ['bad-name', 'bad name', 'x'],
+  ['bad-value', 'x-bad-value', 'a\nb'],
+  ['connection', 'connection', 'close'],
+  ['transfer-encoding', 'transfer-encoding', 'chunked'],
+  ['good', 'x-good', 'yes'],
+];
+
+/**
+ * Never traps on header errors. Calls `fields.append` on a fresh `fields` for each of
+ * `BAD_FIELDS_CASES`, then once on the (immutable) request headers (label `immutable`, header
+ * `x-immutable: 1`), and responds 200 text/plain with one line per attempt:
+ * `<label>: ok` or `<label>: err(<invalid-syntax|forbidden|immutable>)`.
+ */
+export const badFields: GuestSource = (o) =>
+  guest((g) => {
+    g.local('f');
+    g.local('rh');
+    const attempt = (label: string, target: string, name: string, value: string): string => `
+    ${print(g, `${label}: `)}
+    (call $print_append_result (call $try_append (local.get ${target}) ${g.str(name)} ${g.str(value)}))
+    ${print(g, NL)}`;
+    return `
+    (local.set $f (call $fields.new))
+    ${BAD_FIELDS_CASES.map(([label, n, v]) => attempt(label, '$f', n, v)).join('')}
+    (call $fields.drop (local.get $f))
+    (local.set $rh (call $incoming-request.headers (local.get $req)))
+    ${attempt('immutable', '$rh', 'x-immutable', '1')}
+    (call $fields.drop (local.get $rh))
+    ${replyText(g, 200)}`;
+  }, o);
+
+/**
+ * On a scratch outgoing-response, tries `set-status-code(99)` then `set-status-code(600)`, and
+ * responds 200 text/plain with `set-status-code 99: ok|err\nset-status-code 600: ok|err\n`.
+ */
+export const badStatus: GuestSource = (o) =>
+  guest((g) => {
+    g.local('r');
+    const attempt = (code: number): string => `
+    ${print(g, `set-status-code ${code}: `)}
+    (call $print_ok_err (call $outgoing-response.set-status-code (local.get $r) (i32.const ${code})))
+    ${print(g, NL)}`;
+    return `
+    (local.set $r (call $outgoing-response.new (call $fields.new)))
+    ${attempt(99)}${attempt(600)}
+    (call $outgoing-response.drop (local.get $r))
+    ${replyText(g, 200)}`;
+  }, o);
+
+/** Executes `unreachable` first thing: traps before any response exists. */
+export const trap: GuestSource = (o) => guest(() => 'unreachable', o);
+
+/**
+ * Sets the response (200, text/plain, no content-length), writes `partial body\n`, blocking-flushes,
+ * then executes `unreachable`: the host must abort the response, never end it cleanly.
+ */
+export const trapAfterHead: GuestSource = (o) =>
+  guest(
+    (g) => `
+    (call $respond (local.get $outparam) (i32.const 200) ${headers(g, TEXT_PLAIN)})
+    (drop (call $write ${g.str('partial body\n')}))
+    (drop (call $flush))
+    unreachable`,
+    o,
+  );
+
+/** Returns from handle without calling response-outparam.set (the outparam is neither set nor dropped). */
+export const noResponse: GuestSource = (o) => guest(() => '', o);
+
+/** Sets the response-outparam to the error `error-code.internal-error("isola test: deliberate internal-error")`. */
+export const errorResponse: GuestSource = (o) =>
+  guest((g) => respondError(g, 'internal-error', 'isola test: deliberate internal-error'), o);
+
+/**
+ * Sets the response (200, text/plain, no content-length), writes `unfinished\n`, flushes, drops the
+ * output stream and returns without outgoing-body.finish. The outgoing-body handle is left alive,
+ * or, with `?drop-body` in the query, dropped (the WASI signal for a corrupted body).
+ */
+export const unfinishedBody: GuestSource = (o) =>
+  guest((g) => {
+    for (const l of ['pp', 'pl', 'qp', 'ql']) g.local(l);
+    return `
+    (call $path (local.get $req)) (local.set $pl) (local.set $pp)
+    (call $query (local.get $pp) (local.get $pl) ${g.str('drop-body')}) (local.set $ql) (local.set $qp)
+    (call $respond (local.get $outparam) (i32.const 200) ${headers(g, TEXT_PLAIN)})
+    (drop (call $write ${g.str('unfinished\n')}))
+    (drop (call $flush))
+    (call $output-stream.drop (global.get $out))
+    (if (i32.ge_s (local.get $ql) (i32.const 0)) (then (call $outgoing-body.drop (global.get $out_body))))`;
+  }, o);
+
+/**
+ * 200 with `content-length: 100` but a body of only the 10 bytes `0123456789`, then finish.
+ * Logs `short-body: finish=ok|err\n` to stderr.
+ */
+export const shortBody: GuestSource = (o) =>
+  guest(
+    (g) => `
+    (call $respond (local.get $outparam) (i32.const 200) ${headers(g, [...TEXT_PLAIN, ['content-length', '100']])})
+    (drop (call $write ${g.str('0123456789')}))
+    ${print(g, 'short-body: finish=')}
+    (call $print_ok_err (call $finish))
+    ${print(g, NL)}
+    (call $print_to_stderr)`,
+    o,
+  );
+
+/**
+ * 200 with `content-length: 5`, then one write of the 10 bytes `0123456789` (check-write/write),
+ * then finish. Logs `long-body: write=ok|err finish=ok|err\n` to stderr.
+ */
+export const longBody: GuestSource = (o) =>
+  guest(
+    (g) => `
+    (call $respond (local.get $outparam) (i32.const 200) ${headers(g, [...TEXT_PLAIN, ['content-length', '5']])})
+    ${print(g, 'long-body: write=')}
+    (call $print_ok_err (call $write ${g.str('0123456789')}))
+    ${print(g, ' finish=')}
+    (call $print_ok_err (call $finish))
+    ${print(g, NL)}
+    (call $print_to_stderr)`,
+    o,
+  );
+
+/** Byte i of a `bigResponse` body is `BIG_RESPONSE_PATTERN[i % 16]`. */
+export const BIG_RESPONSE_PATTERN = '0123456789abcdef';
+/** Body size of `bigResponse` without `?n=`: 1 GiB. */
+export const BIG_RESPONSE_DEFAULT = 1 << 30;
+
+/**
+ * 200 `application/octet-stream`, a body of N bytes (`?n=<decimal>`, default 1 GiB) of the repeated
+ * `BIG_RESPONSE_PATTERN`, streamed in writes of up to 64 KiB that obey check-write, then finish.
+ * Chunked unless the query also has `cl` (`?n=100&cl`), which adds `content-length: N`. If the
+ * stream fails (client gone) it stops, dropping the body without finish.
+ */
+export const bigResponse: GuestSource = (o) =>
+  guest((g) => {
+    for (const l of ['pp', 'pl', 'qp', 'ql', 'buf', 'c', 'h']) g.local(l);
+    g.local('n', 'i64');
+    return `
+    (call $path (local.get $req)) (local.set $pl) (local.set $pp)
+    (local.set $n (i64.const ${BIG_RESPONSE_DEFAULT}))
+    (call $query (local.get $pp) (local.get $pl) ${g.str('n')}) (local.set $ql) (local.set $qp)
+    (if (i32.ge_s (local.get $ql) (i32.const 0))
+      (then (local.set $n (call $parse_u64 (local.get $qp) (local.get $ql)))))
+    (local.set $h ${headers(g, [['content-type', 'application/octet-stream']])})
+    (call $query (local.get $pp) (local.get $pl) ${g.str('cl')}) (local.set $ql) (local.set $qp)
+    (if (i32.ge_s (local.get $ql) (i32.const 0))
+      (then (drop (call $hdr (local.get $h) ${g.str('content-length')} (call $fmt_u64 (local.get $n))))))
+    (local.set $buf (call $alloc (i32.const 65536) (i32.const 16)))
+    (call $fill_pattern (local.get $buf) (i32.const 65536) ${g.str(BIG_RESPONSE_PATTERN)})
+    (call $respond (local.get $outparam) (i32.const 200) (local.get $h))
+    (block $end (loop $chunk
+      (br_if $end (i64.eqz (local.get $n)))
+      (local.set $c (if (result i32) (i64.lt_u (local.get $n) (i64.const 65536))
+        (then (i32.wrap_i64 (local.get $n))) (else (i32.const 65536))))
+      (if (call $write (local.get $buf) (local.get $c)) (then (call $abort_out) (br $done)))
+      (local.set $n (i64.sub (local.get $n) (i64.extend_i32_u (local.get $c))))
+      (br $chunk)))
+    (drop (call $finish))`;
+  }, o);
+
+/** Spins forever (`loop br`) before responding: only a deadline or fuel can stop it. */
+export const loop: GuestSource = (o) => guest(() => '(loop $forever (br $forever))', o);
+
+/** Writes `to-stdout\n` to wasi:cli stdout and `to-stderr\n` to stderr, then responds 200 text/plain `ok`. */
+export const stdout: GuestSource = (o) =>
+  guest(
+    (g) => `
+    (call $log_stdout ${g.str('to-stdout\n')})
+    (call $log_stderr ${g.str('to-stderr\n')})
+    ${replyText(g, 200, 'ok')}`,
+    o,
+  );
+
+/** 200 text/plain listing wasi:cli/environment get-environment as `NAME=value\n` lines, in order. */
+export const env: GuestSource = (o) =>
+  guest(
+    (g) => `
+    (call $print_pairs (call $env) ${g.str('=')})
+    ${replyText(g, 200)}`,
+    o,
+  );
+
+/** Every guest by its name. */
+export const guests = {
+  hello,
+  echo,
+  headers: headersGuest,
+  'set-cookie': setCookie,
+  'bad-fields': badFields,
+  'bad-status': badStatus,
+  trap,
+  'trap-after-head': trapAfterHead,
+  'no-response': noResponse,
+  'error-response': errorResponse,
+  'unfinished-body': unfinishedBody,
+  'short-body': shortBody,
+  'long-body': longBody,
+  'big-response': bigResponse,
+  loop,
+  stdout,
+  env,
+} satisfies Record<string, GuestSource>;
+
+/** The name of a guest in `guests`. */
+export type GuestName = keyof typeof guests;
+
+/** The names of all guests. */
+export const guestNames = Object.keys(guests) as GuestName[];
+
+/** Builds guest `name` (cached) and returns the absolute path of its component file. */
+export function buildGuest(name: GuestName, opts?: GuestOptions): Promise<string> {
+  return buildComponentFile(name, guests[name](opts));
+}
+
+/** Builds guest `name` (cached) and returns the component bytes. */
+export function buildGuestBytes(name: GuestName, opts?: GuestOptions): Promise<Uint8Array> {
+  return buildComponent(name, guests[name](opts));
+}
