@@ -3,7 +3,7 @@
  *
  *   route := [host] path
  *   host  := ["*."] name ["." name]* [":" port]  |  "[" ipv6 "]" [":" port]
- *   path  := "/" chars* ["/*"]          chars: anything but whitespace, "*", "?", "#"
+ *   path  := "/" chars* ["/*"]          chars: anything but whitespace, "*", "?", "#", ":", "{", "}", "(", ")"
  *
  * Examples: "/hello", "/hello/*", "/*", "example.com/api/*", "*.example.com/", "localhost:8080/x",
  * "[::1]:8080/x". Matching is the server's job; this only says whether a pattern is well formed.
@@ -46,6 +46,10 @@ export function checkRoute(route: string): string | null {
   const base = path.endsWith('/*') ? path.slice(0, -2) : path;
   if (base.includes('*')) {
     return `route ${JSON.stringify(route)}: "*" is only allowed as a trailing "/*" (match a path prefix) or a leading "*." in the host`;
+  }
+  const special = /[:{}()]/.exec(base);
+  if (special) {
+    return `route ${JSON.stringify(route)}: ${JSON.stringify(special[0])} is not allowed in a route path (paths are literal; only a trailing "/*" matches a prefix)`;
   }
   return null;
 }

@@ -219,6 +219,13 @@ export class Exchange {
 
   /** Ends the request for the guest: flushes everything with the outcome; later stream calls fail. */
   close(outcome: GuestOutcome): void {
+    if (outcome.kind !== 'ok' && !this.headSent) {
+      // Nothing reached the client yet: drop the half response so the main thread can answer 5xx.
+      this.responseHead = null;
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.ended = false;
+    }
     this.flush(outcome);
     this.closed = true;
   }

@@ -300,33 +300,32 @@ class ActiveRun {
       const headers = msg.head.headers;
       headers.push('x-request-id', this.head.id);
       res.writeHead(msg.head.status, headers);
+      // A head on its own (the guest flushed before writing a body) goes out now, for streaming clients.
+      if (!msg.body && !msg.end && !msg.done) res.flushHeaders();
       this.headSent = true;
       this.status = msg.head.status;
     }
+    const end = msg.end === true && !this.clientGone;
     if (msg.body) {
+      const chunks = msg.body;
       let n = 0;
-      for (const c of msg.body) {
-        n += c.byteLength;
-        if (!this.clientGone) res.write(c);
-      }
+      for (const c of chunks) n += c.byteLength;
       this.responseBytes += n;
       if (this.clientGone) Atomics.sub(this.ctl, RESP_INFLIGHT, n);
       else {
-        // Credit returns when the socket has taken the bytes (its write callback).
-        const ctl = this.ctl;
-        const run = this;
-        res.write(EMPTY, () => {
-          if (!run.finished || run.sandbox.state !== 'busy') {
-            Atomics.sub(ctl, RESP_INFLIGHT, n);
-            signal(ctl);
+        for (let i = 0; i < chunks.length - 1; i++) res.write(chunks[i]);
+        // Credit returns when the socket has taken the bytes (the last write's callback).
+        const onWritten = (): void => {
+          if (!this.finished) {
+            Atomics.sub(this.ctl, RESP_INFLIGHT, n);
+            signal(this.ctl);
           }
-        });
+        };
+        if (end) res.end(chunks[chunks.length - 1], onWritten);
+        else res.write(chunks[chunks.length - 1], onWritten);
       }
-    }
-    if (msg.end && !this.clientGone) {
-      res.end();
-      this.ended = true;
-    }
+    } else if (end) res.end();
+    if (end) this.ended = true;
     if (msg.done) this.complete(msg.done, msg.log);
   }
   private status = 0;
@@ -379,4 +378,3 @@ class ActiveRun {
     this.done(result);
   }
 }
-const EMPTY = new Uint8Array(0);

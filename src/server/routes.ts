@@ -27,7 +27,7 @@ export interface RoutePattern {
   prefix: string;
 }
 
-const ROUTE_RE = /^(?<host>(?:\*\.)?(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?)?(?<path>\/[A-Za-z0-9\-._~!$&'+,;=@%\/]*?)(?<wild>\/\*)?$/;
+const ROUTE_RE = /^(?<host>(?:\*\.)?(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?)?(?<path>\/[^\s*?#:{}()]*?)(?<wild>\/\*)?$/;
 
 /** Parses a route pattern; returns an error message instead when it is not one. */
 export function parseRoute(source: string): RoutePattern | string {

@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+/**
+ * The `isola` command line (commander): one file per command, registered here.
+ * User errors print what went wrong and how to fix it, without a stack; system errors print the stack.
+ */
+import { Command } from 'commander';
+import { IsolaError } from '../errors.js';
+import { registerDev } from './dev.js';
+
+const program = new Command();
+program
+  .name('isola')
+  .description('WebAssembly sandboxed edge-function runtime')
+  .version('0.1.0')
+  .showHelpAfterError();
+registerDev(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof IsolaError && err.user) {
+    process.stderr.write(`error[${err.code}]: ${err.message}\n`);
+    if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+  } else {
+    process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  }
+  process.exit(1);
+});
