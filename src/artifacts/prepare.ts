@@ -13,6 +13,7 @@ import type { GuestAbi } from '../config/types.js';
 import { IsolaError } from '../errors.js';
 import { OFFERED_INTERFACES } from '../sandbox/wasi-http/index.js';
 import { splitVersion, wasmKind, worldItems } from './detect.js';
+import { capMemory } from './memory-cap.js';
 
 /** Bumped whenever the cached layout or the transpile options change. */
 const FORMAT = 1;
@@ -209,9 +210,16 @@ async function transpileComponent(bytes: Uint8Array): Promise<Record<string, Uin
   return files;
 }
 
-/** Compiles an artifact's core modules once (main thread); the Modules are posted to sandboxes, sharing compiled code. */
-export async function compileArtifact(artifact: Artifact): Promise<Record<string, WebAssembly.Module>> {
+/**
+ * Compiles an artifact's core modules once (main thread), with every defined memory capped at
+ * `memoryCapBytes`; the Modules are posted to sandboxes, which share the compiled code.
+ * Throws IsolaError ERR_WASM_INVALID (400) when a module's initial memory is over the cap.
+ */
+export async function compileArtifact(artifact: Artifact, memoryCapBytes: number): Promise<Record<string, WebAssembly.Module>> {
   const modules: Record<string, WebAssembly.Module> = {};
-  for (const f of artifact.coreFiles) modules[f] = await WebAssembly.compile(await readFile(join(artifact.dir, f)));
+  for (const f of artifact.coreFiles) {
+    const bytes = capMemory(await readFile(join(artifact.dir, f)), memoryCapBytes);
+    modules[f] = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+  }
   return modules;
 }

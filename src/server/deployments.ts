@@ -71,7 +71,13 @@ export class Deployments {
       }
       throw err;
     }
-    const modules = await compileArtifact(artifact);
+    let modules: Record<string, WebAssembly.Module>;
+    try {
+      modules = await compileArtifact(artifact, fn.limits.memoryBytes);
+    } catch (err) {
+      if (err instanceof IsolaError) throw new IsolaError(err.code, `function "${fn.name}": ${err.message}`, { status: err.status, user: err.user, hint: err.hint, cause: err });
+      throw err;
+    }
     this.log.debug({ function: fn.name, digest: artifact.digest, abi: artifact.abi, ms: Math.round(performance.now() - t0) }, 'artifact ready');
     const pool = new FunctionPool({
       name: fn.name,

@@ -87,7 +87,16 @@ export function runWagi(module: WebAssembly.Module, opts: WagiRunOptions): { exi
   checkCommand(module);
   const wasi = new WASI({ args: opts.args, env: opts.env, preopens: { '/': '/' } });
   try {
-    copyFilesIn(wasi.fs, opts.files);
+    if (Object.keys(opts.files).length > 0) {
+      // Each read of `wasi.fs` makes a new JS handle holding a reference to the MemFS: free it,
+      // or the filesystem (and every file copied in) outlives the run in @wasmer/wasi's memory.
+      const fs = wasi.fs;
+      try {
+        copyFilesIn(fs, opts.files);
+      } finally {
+        fs.free();
+      }
+    }
     const imports = wasi.getImports(module) as Record<string, Record<string, (...a: any[]) => any>>;
     const state = shimWasiImports(imports.wasi_snapshot_preview1, opts);
     let instance: WebAssembly.Instance;
