@@ -27,20 +27,19 @@ export interface RoutePattern {
   prefix: string;
 }
 
-const ROUTE_RE = /^(?<host>(?:\*\.)?(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?)?(?<path>\/[^\s*?#:{}()]*?)(?<wild>\/\*)?$/;
+const ROUTE_RE = /^(?<host>(?:\*\.)?(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?)?(?<path>\/[^\s*?#:{}()]*)?$/;
 
 /** Parses a route pattern; returns an error message instead when it is not one. */
 export function parseRoute(source: string): RoutePattern | string {
-  if (source === '/*') return { source, host: null, path: '/', wildcard: true, prefix: '' };
-  const m = ROUTE_RE.exec(source);
-  if (!m?.groups) {
+  const wildcard = source.endsWith('/*');
+  const m = ROUTE_RE.exec(wildcard ? source.slice(0, -2) : source);
+  if (!m?.groups || (!wildcard && !m.groups.path)) {
     return `invalid route "${source}": expected [host]/path with an optional trailing "/*" (e.g. "/hello/*", "example.com/api/*")`;
   }
-  const { host, path, wild } = m.groups as { host?: string; path: string; wild?: string };
-  const p = path;
-  const wildcard = wild !== undefined;
-  const prefix = p.endsWith('/') ? p.slice(0, -1) : p;
-  return { source, host: host ? host.toLowerCase() : null, path: p, wildcard, prefix };
+  const host = m.groups.host;
+  const path = m.groups.path || '/';
+  const prefix = path.endsWith('/') ? path.slice(0, -1) : path;
+  return { source, host: host ? host.toLowerCase() : null, path: wildcard ? (prefix || '/') : path, wildcard, prefix };
 }
 
 /** Sort key: larger is more specific (see the module docstring). */
