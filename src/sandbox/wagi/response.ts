@@ -159,7 +159,7 @@ export class CgiResponseParser {
     if (this.headerBytes + this.pending.length > this.maxHeaderBytes) this.tooLarge();
     // Fail early when the very first line can already be seen not to be a header field.
     if (this.lineNo === 0 && this.pending.length > 0 && !this.couldBeFieldStart(this.pending)) {
-      this.line(Buffer.from(this.pending).toString('latin1'));
+      throw this.notAHeader(Buffer.from(this.pending).toString('latin1'));
     }
   }
 
@@ -178,17 +178,21 @@ export class CgiResponseParser {
     });
   }
 
+  private notAHeader(text: string): CgiResponseError {
+    return new CgiResponseError('no-header-block', 'The guest output does not start with a CGI header field', { line: 1, text: excerpt(text) });
+  }
+
   private line(text: string): void {
     this.lineNo++;
     const where = { line: this.lineNo, text: excerpt(text) };
     if (text[0] === ' ' || text[0] === '\t') {
-      if (this.lineNo === 1) throw new CgiResponseError('no-header-block', 'The guest output does not start with a CGI header field', where);
+      if (this.lineNo === 1) throw this.notAHeader(text);
       throw new CgiResponseError('obs-fold', `Header line ${this.lineNo} is a folded continuation line (obs-fold), which is not allowed`, where);
     }
     const colon = text.indexOf(':');
     const name = colon < 0 ? text : text.slice(0, colon);
     if (colon < 0 || !TCHAR.test(name)) {
-      if (this.lineNo === 1) throw new CgiResponseError('no-header-block', 'The guest output does not start with a CGI header field', where);
+      if (this.lineNo === 1) throw this.notAHeader(text);
       throw new CgiResponseError('malformed-header', `Header line ${this.lineNo} is not "Name: value"`, where);
     }
     const value = text.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// Builds the WAGI examples (examples/wagi-c, examples/wagi-wat) and exports the two build steps
+// for tests that build their guests from source (src/sandbox/wagi/run.test.ts):
+//   compileC   C → wasm32-wasi command module with Debian's clang + wasi-libc
+//              (apt: clang lld wasi-libc libclang-rt-14-dev-wasm32)
+//   assembleWat WAT → Wasm with the `wabt` npm package (no system wabt needed)
+// Usage: node scripts/build-wagi-examples.mjs
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import wabtInit from 'wabt';
+
+/** The clang command line for a WASI preview 1 command (as in FACTS.md). */
+export const CLANG_WASI = ['--target=wasm32-wasi', '--sysroot=/usr', '-O2'];
+
+/**
+ * Compiles one C file to a WASI command module at `out`. `flags` are appended (e.g.
+ * `-Wl,--max-memory=67108864` to declare a memory maximum). Throws with clang's stderr on failure,
+ * or a hint when clang is missing.
+ */
+export function compileC(src, out, flags = []) {
+  try {
+    execFileSync('clang', [...CLANG_WASI, ...flags, '-o', out, src], { stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    if (err.code === 'ENOENT') {
+      throw new Error('clang not found: install clang lld wasi-libc libclang-rt-14-dev-wasm32 (Debian)');
+    }
+    throw new Error(`clang failed on ${src}:\n${err.stderr?.toString() ?? err.message}`);
+  }
+}
+
+let wabt;
+/** Assembles one WAT file to Wasm at `out` with the wabt npm package. Throws on a syntax error. */
+export async function assembleWat(src, out) {
+  wabt ??= await wabtInit();
+  const mod = wabt.parseWat(basename(src), readFileSync(src, 'utf8'));
+  try {
+    mod.resolveNames();
+    mod.validate();
+    writeFileSync(out, mod.toBinary({}).buffer);
+  } finally {
+    mod.destroy();
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const root = new URL('../examples/', import.meta.url);
+  const at = (p) => fileURLToPath(new URL(p, root));
+  // 64 MiB declared maximum: the guest's memory cap travels in the module itself.
+  compileC(at('wagi-c/hello.c'), at('wagi-c/hello.wasm'), ['-Wl,--max-memory=67108864', '-s']);
+  console.log('built examples/wagi-c/hello.wasm');
+  await assembleWat(at('wagi-wat/hello.wat'), at('wagi-wat/hello.wasm'));
+  console.log('built examples/wagi-wat/hello.wasm');
+}
