@@ -4,7 +4,7 @@
 //   compileC   C → wasm32-wasi command module with Debian's clang + wasi-libc
 //              (apt: clang lld wasi-libc libclang-rt-14-dev-wasm32)
 //   assembleWat WAT → Wasm with the `wabt` npm package (no system wabt needed)
-// Usage: node scripts/build-wagi-examples.mjs
+// Usage: node scripts/build-wagi-examples.mjs [wagi-c] [wagi-wat]   (both when none is named)
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -47,9 +47,15 @@ export async function assembleWat(src, out) {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const root = new URL('../examples/', import.meta.url);
   const at = (p) => fileURLToPath(new URL(p, root));
-  // 64 MiB declared maximum: the guest's memory cap travels in the module itself.
-  compileC(at('wagi-c/hello.c'), at('wagi-c/hello.wasm'), ['-Wl,--max-memory=67108864', '-s']);
-  console.log('built examples/wagi-c/hello.wasm');
-  await assembleWat(at('wagi-wat/hello.wat'), at('wagi-wat/hello.wasm'));
-  console.log('built examples/wagi-wat/hello.wasm');
+  const wanted = process.argv.slice(2);
+  const want = (name) => wanted.length === 0 || wanted.includes(name);
+  if (want('wagi-c')) {
+    // 64 MiB declared maximum: the guest's memory cap travels in the module itself.
+    compileC(at('wagi-c/hello.c'), at('wagi-c/hello.wasm'), ['-Wl,--max-memory=67108864', '-s']);
+    console.log('built examples/wagi-c/hello.wasm');
+  }
+  if (want('wagi-wat')) {
+    await assembleWat(at('wagi-wat/hello.wat'), at('wagi-wat/hello.wasm'));
+    console.log('built examples/wagi-wat/hello.wasm');
+  }
 }

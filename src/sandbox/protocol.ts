@@ -30,6 +30,8 @@ export interface RequestHead {
   serverPort: number;
   /** The matched route's fixed prefix without a trailing slash ("" for "/*"); CGI's SCRIPT_NAME. */
   routePrefix: string;
+  /** The matched route pattern as configured (WAGI's X_MATCHED_ROUTE). */
+  route: string;
   /** Declared body length (content-length), or -1 when unknown (chunked); 0 when there is no body. */
   bodyLength: number;
 }
@@ -52,6 +54,8 @@ export interface SandboxInit {
   files: Record<string, string>;
   /** Largest response body the guest may write, bytes. */
   maxResponseBodyBytes: number;
+  /** Cap on the guest's linear memory, bytes (also written into the module's memory limits). */
+  memoryBytes: number;
   /** Largest guest output (stdout+stderr) kept per request for the log, bytes. */
   maxLogBytes: number;
 }
@@ -84,6 +88,9 @@ export interface GuestOutcome {
   message?: string;
   /** The instance must not be reused (it trapped or exited); the sandbox makes a fresh one. */
   discard?: boolean;
+  /** Overrides the status and error code the main thread answers with when nothing was sent yet. */
+  status?: number;
+  code?: string;
 }
 
 /** Sandbox → main. One message can carry several parts, so a small response is one message. */

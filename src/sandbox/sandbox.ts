@@ -28,6 +28,8 @@ export interface SandboxSpec {
   argv: string[];
   files: Record<string, string>;
   maxResponseBodyBytes: number;
+  /** Cap on the guest's linear memory, bytes. */
+  memoryBytes: number;
   /** Largest guest stdout+stderr kept per request, bytes. */
   maxLogBytes: number;
   /** JS heap cap of the worker, MiB (node's resourceLimits; Wasm memory is capped separately). */
@@ -115,6 +117,7 @@ export class Sandbox {
       argv: spec.argv,
       files: spec.files,
       maxResponseBodyBytes: spec.maxResponseBodyBytes,
+      memoryBytes: spec.memoryBytes,
       maxLogBytes: spec.maxLogBytes,
     };
     this.worker = new Worker(WORKER_URL, {
@@ -337,7 +340,9 @@ class ActiveRun {
     else if (!this.ended) {
       if (this.headSent) this.res.destroy(); // abort: never a clean end for a broken body
       else {
-        const [status, code] = FAILURE_STATUS[outcome.kind] ?? [500, 'ERR_INTERNAL'];
+        const [status, code] = outcome.status && outcome.code
+          ? [outcome.status, outcome.code as ErrorCode]
+          : FAILURE_STATUS[outcome.kind] ?? [500, 'ERR_INTERNAL' as ErrorCode];
         sendError(this.res, status, code, outcome.message ?? outcome.kind, this.head.id);
         this.status = status;
       }

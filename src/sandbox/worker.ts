@@ -13,6 +13,7 @@ import { GuestExit } from './wasi-http/cli.js';
 import { setMaxResponseBodyBytes } from './wasi-http/http.js';
 import { createWasiHttpHost } from './wasi-http/index.js';
 import { runWagiRequest } from './wagi/handler.js';
+import { initWagi } from './wagi/run.js';
 
 // jco's glue reads process.env.JCO_DEBUG on every host call; node's env object is an interceptor
 // (~140 ns a read). The guest never sees the host environment, so a plain copy is all we need.
@@ -32,7 +33,7 @@ let handler: Handler | null = null;
 let glue: { instantiate: (get: (name: string) => WebAssembly.Module, imports: unknown) => Promise<Record<string, unknown>> } | null = null;
 
 async function instantiate(): Promise<void> {
-  if (init.abi !== 'wasi-http') return;
+  if (init.abi === 'wagi') return initWagi(); // each WAGI request gets a fresh instance (WAGI semantics)
   glue ??= (await import(init.glueUrl!)) as typeof glue;
   const exports = await glue!.instantiate((name) => {
     const m = init.modules[name];

@@ -88,6 +88,7 @@ export class Deployments {
       argv: fn.argv,
       files: fn.files,
       maxResponseBodyBytes: fn.limits.maxResponseBodyBytes,
+      memoryBytes: fn.limits.memoryBytes,
       maxLogBytes: MAX_LOG_BYTES_PER_REQUEST,
     }, fn.pool, { queueTimeoutMs: fn.limits.timeoutMs });
     return { name: fn.name, config: fn, artifact, pool, limits: fn.limits };

@@ -104,6 +104,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
     serverName: host.replace(/:\d+$/, '') || (sock.localAddress ?? ''),
     serverPort: sock.localPort ?? 0,
     routePrefix: match.route.prefix,
+    route: match.route.source,
     bodyLength: length,
   };
   const result = await sandbox.run(head, req, res, { timeoutMs: d.limits.timeoutMs, maxRequestBodyBytes: d.limits.maxRequestBodyBytes });

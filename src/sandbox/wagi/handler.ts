@@ -1,16 +1,86 @@
 /**
- * WAGI requests inside a sandbox (issue 3). Placeholder until the CGI runner lands: answers every
- * request with a 501 so a misconfigured function fails loudly instead of hanging.
+ * One WAGI request inside a sandbox: a fresh instance of the compiled core module per request
+ * (WAGI semantics), CGI/1.1 environment and argv (./cgi.ts), the request body on stdin, stdout
+ * parsed as a CGI response (./response.ts) and streamed to the client as the guest writes it,
+ * stderr into the request's log. How each ending becomes an HTTP answer is ./outcome.ts's table.
+ *
+ * A guest-declared Content-Length is enforced: more bytes stop the guest, fewer abort the response.
  */
-import { Exchange, type Post } from '../exchange.js';
-import type { RequestHead, SandboxInit } from '../protocol.js';
+import { IsolaError } from '../../errors.js';
+import { BodyError, EOF, Exchange, type Post } from '../exchange.js';
+import type { GuestOutcome, RequestHead, SandboxInit } from '../protocol.js';
+import { cgiArgv, cgiEnvironment } from './cgi.js';
+import { wagiVerdict } from './outcome.js';
+import { CgiResponseParser } from './response.js';
+import { runWagi } from './run.js';
 
 /** Runs one WAGI request to completion (synchronously, on the sandbox thread). */
 export function runWagiRequest(init: SandboxInit, head: RequestHead, post: Post): void {
+  const module = init.modules['main.wasm'] ?? Object.values(init.modules)[0]!;
   const ex = new Exchange(head, init.control, init.bodyPort, post, init.maxLogBytes);
-  const body = new TextEncoder().encode('{"error":{"code":"ERR_INTERNAL","message":"WAGI is not implemented yet"}}');
-  ex.setHead({ status: 501, headers: ['content-type', 'application/json'] });
-  ex.write(body);
-  ex.end();
-  ex.close({ kind: 'ok' });
+  let declared: number | null = null;
+  let written = 0;
+  const parser = new CgiResponseParser({
+    onHead(h) {
+      declared = h.contentLength;
+      const headers = declared === null ? h.headers : [...h.headers, 'content-length', String(declared)];
+      ex.setHead({ status: h.status, headers });
+    },
+    onBody(chunk) {
+      written += chunk.byteLength;
+      if (declared !== null && written > declared) {
+        throw new IsolaError('ERR_GUEST_BAD_RESPONSE', `the guest wrote more than its Content-Length of ${declared} bytes`, { status: 502 });
+      }
+      if (written > init.maxResponseBodyBytes) {
+        throw new IsolaError('ERR_RESPONSE_BODY_TOO_LARGE', `response body over the ${init.maxResponseBodyBytes}-byte limit`, { status: 500 });
+      }
+      ex.write(chunk);
+    },
+  });
+  let thrown: unknown = null;
+  let exitCode: number | null = null;
+  try {
+    ({ exitCode } = runWagi(module, {
+      args: cgiArgv(init.name, head, init.argv),
+      env: cgiEnvironment(head, { env: init.env, matchedRoute: head.route }),
+      files: init.files,
+      memoryMaxBytes: init.memoryBytes,
+      readStdin(max) {
+        const r = ex.read(max, true);
+        if (r === EOF) return null;
+        if (r instanceof BodyError) throw new IsolaError('ERR_INTERNAL', `request body: ${r.message}`, { status: 400 });
+        return r as Uint8Array;
+      },
+      writeStdout(chunk) {
+        if (ex.aborted) throw new IsolaError('ERR_INTERNAL', 'client disconnected', { status: 499 });
+        // The view points into guest memory: copy once; body pieces are views of this copy.
+        parser.push(chunk.slice());
+        // Stream as the guest writes: each fd_write to stdout goes out now (wasi-libc buffers
+        // stdout, so a typical response is one or two writes).
+        ex.flush();
+      },
+      writeStderr(chunk) {
+        ex.log('stderr', chunk);
+      },
+    }));
+  } catch (err) {
+    thrown = err;
+  }
+  const verdict = wagiVerdict({ thrown, exitCode, parser });
+  let outcome: GuestOutcome;
+  if (verdict.kind === 'ok') {
+    if (declared !== null && written !== declared) {
+      ex.fail(`Content-Length is ${declared} but the guest wrote ${written} bytes`);
+      outcome = { kind: 'bad-response', message: `Content-Length is ${declared} but the guest wrote ${written} bytes` };
+    } else {
+      ex.end();
+      outcome = verdict.exitCode === 0 ? { kind: 'ok' } : { kind: 'ok', message: `exit code ${verdict.exitCode} after a complete response` };
+    }
+  } else {
+    const e = verdict.error;
+    if (verdict.kind === 'abort') ex.fail(e.message);
+    const kind: GuestOutcome['kind'] = e.code === 'ERR_GUEST_TRAP' ? 'trap' : e.code === 'ERR_GUEST_EXIT' ? 'exit' : 'bad-response';
+    outcome = { kind, message: e.message, status: e.status, code: e.code };
+  }
+  ex.close(outcome);
 }
