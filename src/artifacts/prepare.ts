@@ -13,10 +13,11 @@ import type { GuestAbi } from '../config/types.js';
 import { IsolaError } from '../errors.js';
 import { OFFERED_INTERFACES } from '../sandbox/wasi-http/index.js';
 import { splitVersion, wasmKind, worldItems } from './detect.js';
+import { stripDebugLog } from './glue.js';
 import { capMemory } from './memory-cap.js';
 
 /** Bumped whenever the cached layout or the transpile options change. */
-const FORMAT = 1;
+const FORMAT = 2;
 const HANDLER = 'wasi:http/incoming-handler';
 const GLUE_FILE = 'guest.mjs';
 
@@ -203,7 +204,7 @@ async function transpileComponent(bytes: Uint8Array): Promise<Record<string, Uin
   }
   const files: Record<string, Uint8Array> = {};
   for (const [name, data] of Object.entries(out.files)) {
-    if (name === 'guest.js') files[GLUE_FILE] = data;
+    if (name === 'guest.js') files[GLUE_FILE] = new TextEncoder().encode(stripDebugLog(new TextDecoder().decode(data)).code);
     else if (name.endsWith('.wasm')) files[name] = data;
   }
   if (!files[GLUE_FILE]) throw new IsolaError('ERR_TRANSPILE', 'jco produced no glue module');
