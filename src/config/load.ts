@@ -198,6 +198,20 @@ function resolve(raw: RawConfig, opts: ParseConfigOptions): IsolaConfig {
       port: raw.server.port,
       dataDir: abs(raw.server.data_dir ?? '.isola'),
       drainTimeoutMs: raw.server.drain_timeout,
+      adminHost: raw.server.admin_host,
+      adminPort: raw.server.admin_port,
+      baseDomain: raw.server.base_domain,
+      operatorToken: raw.server.operator_token ?? null,
+      maxUploadBytes: raw.server.max_upload,
+      tenantLimits: {
+        memoryBytes: raw.server.tenant_limits.memory,
+        maxFunctions: raw.server.tenant_limits.max_functions,
+      },
+    },
+    sandboxes: {
+      max: raw.sandboxes.max,
+      memoryBytes: raw.sandboxes.memory,
+      blank: raw.sandboxes.blank,
     },
     functions: raw.functions.map((f) => ({
       name: f.name,
@@ -218,6 +232,9 @@ function resolve(raw: RawConfig, opts: ParseConfigOptions): IsolaConfig {
         minWarm: f.pool.min_warm,
         maxInstances: f.pool.max_instances,
         idleTimeoutMs: f.pool.idle_timeout,
+        maxRequestsPerInstance: f.pool.max_requests_per_instance,
+        maxQueue: f.pool.max_queue,
+        queueTimeoutMs: f.pool.queue_timeout,
       },
     })),
   };

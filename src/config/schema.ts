@@ -161,6 +161,26 @@ function checkFunctionName(name: string): string | null {
   return `${JSON.stringify(name)} is not a valid function name: use 1 to 63 lowercase letters, digits and "-", starting with a letter${hint}`;
 }
 
+/** A DNS name of lowercase labels (RFC 1123), no port, no wildcard: tenants get `<tenant>.<base_domain>`. */
+export const BASE_DOMAIN_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+/** Shortest operator token accepted, characters (16 random bytes hex-encoded would be 32). */
+export const MIN_OPERATOR_TOKEN_LENGTH = 16;
+
+function checkBaseDomain(domain: string): string | null {
+  if (BASE_DOMAIN_RE.test(domain) && domain.length <= 200) return null;
+  const lower = domain.toLowerCase();
+  const hint = lower !== domain && BASE_DOMAIN_RE.test(lower) ? ` (try "${lower}")` : '';
+  return `${JSON.stringify(domain)} is not a valid base domain: write a lowercase DNS name without port or wildcard, such as "localhost" or "fn.example.com"${hint}`;
+}
+
+function checkOperatorToken(token: string): string | null {
+  if (/\s/.test(token)) return 'operator_token must not contain whitespace';
+  if (token.length < MIN_OPERATOR_TOKEN_LENGTH) {
+    return `operator_token must be at least ${MIN_OPERATOR_TOKEN_LENGTH} characters (found ${token.length}); generate one with: openssl rand -hex 32`;
+  }
+  return null;
+}
+
 function checkEnvEntry(name: string): string | null {
   return ENV_NAME_RE.test(name)
     ? null
@@ -178,11 +198,29 @@ function checkFileEntry(guestPath: string, hostPath: string): string | null {
 
 // ---- tables ---------------------------------------------------------------------------------
 
+/** Defaults for new tenants under `isola serve` (the operator may set others per tenant). */
+const tenantLimitsShape = {
+  memory: memory(128 * 1024 ** 2),
+  max_functions: integer(100, 1, Number.MAX_SAFE_INTEGER),
+};
+
 const serverShape = {
   host: nonEmpty().default('127.0.0.1'),
   port: integer(8787, 0, 65535, ' (0 picks a free port)'),
   data_dir: nonEmpty().optional(),
   drain_timeout: duration(10_000),
+  admin_host: nonEmpty().default('127.0.0.1'),
+  admin_port: integer(8788, 0, 65535, ' (0 picks a free port)'),
+  base_domain: checkedString(checkBaseDomain).default('localhost'),
+  operator_token: checkedString(checkOperatorToken).optional(),
+  max_upload: size(64 * 1024 ** 2).transform((bytes, ctx): number => {
+    if (bytes === 0) {
+      issue(ctx, 'must be more than 0 bytes');
+      return z.NEVER;
+    }
+    return bytes;
+  }),
+  tenant_limits: z.strictObject(tenantLimitsShape).prefault({}),
 };
 
 const buildShape = {
@@ -201,6 +239,16 @@ const poolShape = {
   min_warm: integer(1, 0, Number.MAX_SAFE_INTEGER),
   max_instances: integer(4, 1, Number.MAX_SAFE_INTEGER),
   idle_timeout: duration(300_000),
+  max_requests_per_instance: integer(0, 0, Number.MAX_SAFE_INTEGER, ' (0 = no limit; 1 = a fresh instance per request)'),
+  max_queue: integer(256, 0, Number.MAX_SAFE_INTEGER),
+  queue_timeout: duration(10_000),
+};
+
+/** All sandboxes of the process together (the global pool). */
+const sandboxesShape = {
+  max: integer(64, 1, Number.MAX_SAFE_INTEGER),
+  memory: size(4 * GIB),
+  blank: integer(2, 0, Number.MAX_SAFE_INTEGER),
 };
 
 const functionShape = {
@@ -218,6 +266,7 @@ const functionShape = {
 
 const rootShape = {
   server: z.strictObject(serverShape).prefault({}),
+  sandboxes: z.strictObject(sandboxesShape).prefault({}),
   functions: z
     .array(z.strictObject(functionShape), {
       error: (iss) =>
@@ -241,10 +290,12 @@ export type RawConfig = z.output<typeof rawConfigSchema>;
 export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
   '': Object.keys(rootShape),
   server: Object.keys(serverShape),
+  'server.tenant_limits': Object.keys(tenantLimitsShape),
   functions: Object.keys(functionShape),
   'functions.build': Object.keys(buildShape),
   'functions.limits': Object.keys(limitsShape),
   'functions.pool': Object.keys(poolShape),
+  sandboxes: Object.keys(sandboxesShape),
 };
 
 const TYPE_NAMES: Record<string, string> = {

@@ -16,6 +16,26 @@ export interface ServerConfig {
   dataDir: string;
   /** How long a graceful stop waits for in-flight requests, ms. Default 10000. */
   drainTimeoutMs: number;
+  /** `isola serve`: address the admin API binds. Default "127.0.0.1" (keep it private). */
+  adminHost: string;
+  /** `isola serve`: admin API port; 0 picks a free port. Default 8788. */
+  adminPort: number;
+  /** `isola serve`: every tenant gets the host `<tenant>.<baseDomain>`; names under it are reserved. Default "localhost". */
+  baseDomain: string;
+  /** `isola serve`: the operator's bearer token (`ISOLA_OPERATOR_TOKEN` overrides it); null when not set here. */
+  operatorToken: string | null;
+  /** `isola serve`: largest accepted upload (a version's `.wasm`), bytes; larger gets 413. Default 64 MiB. */
+  maxUploadBytes: number;
+  /** `isola serve`: limits given to a new tenant unless the operator sets others. */
+  tenantLimits: TenantLimits;
+}
+
+/** What one tenant may use under `isola serve`. */
+export interface TenantLimits {
+  /** Most linear memory any of its functions may have (uploads needing more are refused), bytes. Default 128 MiB. */
+  memoryBytes: number;
+  /** Most functions it may own at once. Default 100. */
+  maxFunctions: number;
 }
 
 export interface LimitsConfig {
@@ -36,6 +56,23 @@ export interface PoolConfig {
   maxInstances: number;
   /** An idle sandbox above minWarm is stopped after this long, ms. Default 300000. */
   idleTimeoutMs: number;
+  /** Requests an instance serves before it is replaced by a fresh one, off the critical path;
+   * 0 = no limit (default), 1 = a fresh instance per request. */
+  maxRequestsPerInstance: number;
+  /** Most requests waiting for a sandbox of this function; more get 503 + Retry-After. Default 256. */
+  maxQueue: number;
+  /** Longest wait for a sandbox, ms; then 503 + Retry-After. Default 10000. */
+  queueTimeoutMs: number;
+}
+
+/** The global pool: all sandboxes of the process together. */
+export interface SandboxesConfig {
+  /** Most live sandboxes (worker threads), blank ones included. Default 64. */
+  max: number;
+  /** Most memory all sandboxes together may hold (measured JS heap + linear memory), bytes. Default 4 GiB. */
+  memoryBytes: number;
+  /** Pre-spawned sandboxes not yet bound to a function. Default 2. */
+  blank: number;
 }
 
 export interface BuildConfig {
@@ -70,5 +107,6 @@ export interface IsolaConfig {
   /** Absolute path of the config file this came from (null when built in code). */
   path: string | null;
   server: ServerConfig;
+  sandboxes: SandboxesConfig;
   functions: FunctionConfig[];
 }
