@@ -3,6 +3,12 @@
  * prepares every artifact and warms every pool first, then swaps the route table in one
  * assignment, so no request sees a missing route or a mix of versions; the replaced pools drain
  * (requests already running finish on the old version) and stop.
+ *
+ * The control plane (`isola serve`) changes one function at a time: `stage` prepares and warms a
+ * deployment without routing to it, then `upsert` (or `remove`) builds a new route table and swaps
+ * it in one synchronous assignment, leaving every other function's pool untouched. A deployment's
+ * identity is its `key`: the function name under `isola dev`, `<tenant>/<name>` under `isola serve`
+ * (two tenants may both have a function "hello").
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,6 +24,10 @@ export const MAX_LOG_BYTES_PER_REQUEST = 64 * 1024;
 
 /** One function version, live. */
 export interface Deployment {
+  /** Identity in the live set: the function name (`isola dev`) or `<tenant>/<name>` (`isola serve`). */
+  key: string;
+  /** The owning tenant under `isola serve`; null under `isola dev`. */
+  tenant: string | null;
   name: string;
   config: FunctionConfig;
   artifact: Artifact;
@@ -28,7 +38,7 @@ export interface Deployment {
 export class Deployments {
   /** The current route table; replaced, never mutated. */
   table: RouteTable<Deployment> = new RouteTable([]);
-  private live: Deployment[] = [];
+  private live = new Map<string, Deployment>();
 
   constructor(private readonly cacheDir: string, private readonly log: Logger) {}
 
@@ -39,20 +49,80 @@ export class Deployments {
   async apply(functions: FunctionConfig[], drainMs = 10_000): Promise<void> {
     const next: Deployment[] = [];
     try {
-      for (const fn of functions) next.push(await this.prepare(fn));
+      for (const fn of functions) next.push(await this.prepare(fn, fn.name, null));
       await Promise.all(next.map((d) => d.pool.warm()));
     } catch (err) {
       await Promise.all(next.map((d) => d.pool.close()));
       throw err;
     }
-    const entries = next.flatMap((d) => d.config.routes.map((r) => ({ route: parseRoute(r) as RoutePattern, target: d })));
-    const old = this.live;
-    this.table = new RouteTable(entries);
-    this.live = next;
+    const old = [...this.live.values()];
+    this.swap(new Map(next.map((d) => [d.key, d])));
     await Promise.all(old.map((d) => d.pool.close(drainMs)));
   }
 
-  private async prepare(fn: FunctionConfig): Promise<Deployment> {
+  /**
+   * Prepares `fn` (artifact, compiled modules) and warms its pool, without routing to it.
+   * @param key the deployment's identity (see the module docstring); `tenant` is recorded on it.
+   * @param label how error messages name it (default `function "<name>" (<wasm path>)`).
+   * @throws IsolaError as `apply` does; nothing is left running when it throws.
+   */
+  async stage(fn: FunctionConfig, key: string, tenant: string | null, label?: string): Promise<Deployment> {
+    const d = await this.prepare(fn, key, tenant, label);
+    try {
+      await d.pool.warm();
+    } catch (err) {
+      await d.pool.close();
+      throw err;
+    }
+    return d;
+  }
+
+  /**
+   * Routes to `d` (from `stage`) instead of the live deployment with the same key, in one
+   * synchronous swap of the route table; other functions are untouched. The replaced deployment's
+   * pool drains for up to `drainMs` (its running requests finish on it) and stops.
+   * @returns resolves when the replaced pool has stopped.
+   */
+  upsert(d: Deployment, drainMs = 10_000): Promise<void> {
+    const next = new Map(this.live);
+    const old = next.get(d.key);
+    next.set(d.key, d);
+    this.swap(next);
+    return old && old !== d ? old.pool.close(drainMs) : Promise.resolve();
+  }
+
+  /**
+   * Stops routing to the deployment `key` (one synchronous swap) and drains its pool.
+   * @returns false when nothing was live under that key.
+   */
+  async remove(key: string, drainMs = 10_000): Promise<boolean> {
+    const old = this.live.get(key);
+    if (!old) return false;
+    const next = new Map(this.live);
+    next.delete(key);
+    this.swap(next);
+    await old.pool.close(drainMs);
+    return true;
+  }
+
+  /** Stops a staged deployment that will not be routed to (e.g. its store write was refused). */
+  async discard(d: Deployment): Promise<void> {
+    if (this.live.get(d.key) !== d) await d.pool.close();
+  }
+
+  /** The live deployment with this key, if any. */
+  get(key: string): Deployment | undefined {
+    return this.live.get(key);
+  }
+
+  private swap(next: Map<string, Deployment>): void {
+    const entries = [...next.values()].flatMap((d) => d.config.routes.map((r) => ({ route: parseRoute(r) as RoutePattern, target: d })));
+    const table = new RouteTable(entries);
+    this.live = next;
+    this.table = table;
+  }
+
+  private async prepare(fn: FunctionConfig, key: string, tenant: string | null, label = `function "${fn.name}" (${fn.wasm})`): Promise<Deployment> {
     let bytes: Uint8Array;
     try {
       bytes = await readFile(fn.wasm);
@@ -67,7 +137,7 @@ export class Deployments {
       artifact = await prepareArtifact(bytes, this.cacheDir, fn.abi);
     } catch (err) {
       if (err instanceof IsolaError) {
-        throw new IsolaError(err.code, `function "${fn.name}" (${fn.wasm}): ${err.message}`, { status: err.status, user: err.user, hint: err.hint, details: err.details, cause: err });
+        throw new IsolaError(err.code, `${label}: ${err.message}`, { status: err.status, user: err.user, hint: err.hint, details: err.details, cause: err });
       }
       throw err;
     }
@@ -75,7 +145,7 @@ export class Deployments {
     try {
       modules = await compileArtifact(artifact, fn.limits.memoryBytes);
     } catch (err) {
-      if (err instanceof IsolaError) throw new IsolaError(err.code, `function "${fn.name}": ${err.message}`, { status: err.status, user: err.user, hint: err.hint, cause: err });
+      if (err instanceof IsolaError) throw new IsolaError(err.code, `${label.replace(/ \(.*\)$/, '')}: ${err.message}`, { status: err.status, user: err.user, hint: err.hint, cause: err });
       throw err;
     }
     this.log.debug({ function: fn.name, digest: artifact.digest, abi: artifact.abi, ms: Math.round(performance.now() - t0) }, 'artifact ready');
@@ -91,19 +161,18 @@ export class Deployments {
       memoryBytes: fn.limits.memoryBytes,
       maxLogBytes: MAX_LOG_BYTES_PER_REQUEST,
     }, fn.pool, { queueTimeoutMs: fn.limits.timeoutMs });
-    return { name: fn.name, config: fn, artifact, pool, limits: fn.limits };
+    return { key, tenant, name: fn.name, config: fn, artifact, pool, limits: fn.limits };
   }
 
   /** Every live deployment. */
   list(): readonly Deployment[] {
-    return this.live;
+    return [...this.live.values()];
   }
 
   /** Stops every pool after draining in-flight requests for up to `drainMs`. */
   async close(drainMs = 0): Promise<void> {
-    const old = this.live;
-    this.live = [];
-    this.table = new RouteTable([]);
+    const old = [...this.live.values()];
+    this.swap(new Map());
     await Promise.all(old.map((d) => d.pool.close(drainMs)));
   }
 }

@@ -71,7 +71,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
   const length = bodyLength(req);
   if (length > d.limits.maxRequestBodyBytes) {
     sendError(res, 413, 'ERR_REQUEST_BODY_TOO_LARGE', `request body of ${length} bytes is over the ${d.limits.maxRequestBodyBytes}-byte limit`, id, { connection: 'close' });
-    log.info({ req_id: id, function: d.name, method: req.method, path, status: 413 }, 'request body too large');
+    log.info({ req_id: id, function: d.key, method: req.method, path, status: 413 }, 'request body too large');
     return;
   }
   let sandbox: Sandbox;
@@ -82,7 +82,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
     if (!res.headersSent && !res.destroyed) {
       sendError(res, e.status, e.code, e.message, id, e.status === 503 ? { 'retry-after': '1' } : undefined);
     }
-    log.warn({ req_id: id, function: d.name, status: e.status, code: e.code, err: e.message }, 'no sandbox');
+    log.warn({ req_id: id, function: d.key, status: e.status, code: e.code, err: e.message }, 'no sandbox');
     return;
   }
   if (res.destroyed || res.writableEnded) {
@@ -110,9 +110,9 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
   const result = await sandbox.run(head, req, res, { timeoutMs: d.limits.timeoutMs, maxRequestBodyBytes: d.limits.maxRequestBodyBytes });
   d.pool.release(sandbox);
   const ms = Math.round((performance.now() - started) * 1000) / 1000;
-  if (result.log) logGuestOutput(log, id, d.name, result.log);
+  if (result.log) logGuestOutput(log, id, d.key, result.log);
   const entry = {
-    req_id: id, function: d.name, method: head.method, path, status: result.status, outcome: result.outcome,
+    req_id: id, function: d.key, method: head.method, path, status: result.status, outcome: result.outcome,
     ms, req_bytes: result.requestBytes, res_bytes: result.responseBytes,
   };
   if (result.outcome === 'ok') log.info(entry, 'request');
