@@ -5,7 +5,14 @@
  */
 import { Command } from 'commander';
 import { IsolaError } from '../errors.js';
+import { registerDelete } from './delete.js';
+import { registerDeploy } from './deploy.js';
 import { registerDev } from './dev.js';
+import { registerFunctions } from './functions.js';
+import { registerRollback } from './rollback.js';
+import { registerServe } from './serve.js';
+import { registerTenants } from './tenants.js';
+import { registerVersions } from './versions.js';
 
 const program = new Command();
 program
@@ -14,6 +21,13 @@ program
   .version('0.1.0')
   .showHelpAfterError();
 registerDev(program);
+registerServe(program);
+registerTenants(program);
+registerDeploy(program);
+registerFunctions(program);
+registerVersions(program);
+registerRollback(program);
+registerDelete(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof IsolaError && err.user) {

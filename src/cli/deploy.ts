@@ -1,0 +1,101 @@
+/**
+ * `isola deploy <file.wasm> --name NAME [--route R]…`: uploads the file as the function's next
+ * version (`POST …/versions`), then deploys it (`POST …/deployments`). Routes, env and limits left
+ * out are kept from the live deployment (see docs/admin-api.md); `--limit`-style flags given
+ * together replace the function's limits, the ones not given returning to their defaults.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { IsolaError } from '../errors.js';
+import { AdminClient, CLIENT_OPTIONS, functionPath, humanBytes, output, type ClientOptions } from './client.js';
+import { defineCommand } from './command.js';
+
+interface DeployOptions extends ClientOptions {
+  name?: string;
+  route?: string[];
+  env?: string[];
+  abi?: string;
+  message?: string;
+  memory?: string;
+  timeout?: string;
+  maxRequestBody?: string;
+  maxResponseBody?: string;
+  minWarm?: string;
+  maxInstances?: string;
+}
+
+/** A size or duration flag: digits are bytes/ms, anything else is passed as written ("64MiB", "5s"). */
+const unit = (v: string): string | number => (/^\d+$/.test(v) ? Number(v) : v);
+
+/** Registers `isola deploy`. */
+export function registerDeploy(program: Command): void {
+  defineCommand<DeployOptions>(program, {
+    name: 'deploy',
+    summary: 'upload a .wasm as a new version of a function and deploy it',
+    args: [{ syntax: '<file>', description: 'the function: a wasi:http component or a WASI command module (.wasm)' }],
+    options: [
+      { flags: '-n, --name <name>', description: 'function name (created on first deploy)' },
+      { flags: '-r, --route <route>', description: 'route, repeatable; without a host it is on your default host (default: kept, or /<name>/*)', repeatable: true },
+      { flags: '-e, --env <KEY=VALUE>', description: 'environment variable, repeatable (given: replaces all; default: kept)', repeatable: true },
+      { flags: '--abi <abi>', description: 'wasi-http or wagi (default: detected)' },
+      { flags: '-m, --message <text>', description: 'note stored with the version' },
+      { flags: '--memory <size>', description: 'limits.memory, e.g. 64MiB' },
+      { flags: '--timeout <duration>', description: 'limits.timeout, e.g. 5s' },
+      { flags: '--max-request-body <size>', description: 'limits.max_request_body' },
+      { flags: '--max-response-body <size>', description: 'limits.max_response_body' },
+      { flags: '--min-warm <n>', description: 'pool.min_warm' },
+      { flags: '--max-instances <n>', description: 'pool.max_instances' },
+      ...CLIENT_OPTIONS,
+    ],
+    examples: [
+      'isola deploy hello.wasm --name hello --route "/hello/*"',
+      'isola deploy api.wasm -n api -r "api.example.com/*" -e MODE=prod --memory 64MiB --timeout 5s',
+    ],
+    run: async ([file], opts) => {
+      if (!opts.name) throw new IsolaError('ERR_USAGE', 'missing --name', { user: true, hint: 'isola deploy FILE --name NAME [--route ROUTE]' });
+      let bytes: Uint8Array;
+      try {
+        bytes = await readFile(file!);
+      } catch (err) {
+        throw new IsolaError('ERR_USAGE', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { user: true, hint: 'give the path of a built .wasm file' });
+      }
+      const client = new AdminClient(opts);
+      const tenant = await client.tenant(opts);
+      const query = new URLSearchParams();
+      if (opts.abi) query.set('abi', opts.abi);
+      if (opts.message) query.set('message', opts.message);
+      const q = query.size > 0 ? `?${query}` : '';
+      const uploaded = await client.request<{ version: { version: number; digest: string; abi: string; size: number } }>(
+        'POST', `${functionPath(tenant, opts.name)}/versions${q}`, { wasm: bytes },
+      );
+      const v = uploaded.version;
+      if (!opts.json) process.stdout.write(`uploaded ${opts.name} version ${v.version} (${v.abi}, ${humanBytes(v.size)}, sha256:${v.digest.slice(0, 12)})\n`);
+      const body: Record<string, unknown> = { version: v.version };
+      if (opts.route) body.routes = opts.route;
+      if (opts.env) {
+        body.env = Object.fromEntries(opts.env.map((kv) => {
+          const eq = kv.indexOf('=');
+          if (eq <= 0) throw new IsolaError('ERR_USAGE', `--env ${kv}: write KEY=VALUE`, { user: true });
+          return [kv.slice(0, eq), kv.slice(eq + 1)];
+        }));
+      }
+      const limits: Record<string, unknown> = {};
+      if (opts.memory) limits.memory = unit(opts.memory);
+      if (opts.timeout) limits.timeout = unit(opts.timeout);
+      if (opts.maxRequestBody) limits.max_request_body = unit(opts.maxRequestBody);
+      if (opts.maxResponseBody) limits.max_response_body = unit(opts.maxResponseBody);
+      if (Object.keys(limits).length > 0) body.limits = limits;
+      const pool: Record<string, unknown> = {};
+      if (opts.minWarm) pool.min_warm = Number(opts.minWarm);
+      if (opts.maxInstances) pool.max_instances = Number(opts.maxInstances);
+      if (Object.keys(pool).length > 0) body.pool = pool;
+      const deployed = await client.request<{ deployment: { id: number; version: number; routes: string[] } }>(
+        'POST', `${functionPath(tenant, opts.name)}/deployments`, { json: body },
+      );
+      output(opts, { version: v, deployment: deployed.deployment }, () => [
+        `deployed ${opts.name} version ${deployed.deployment.version} (deployment ${deployed.deployment.id}) on:`,
+        ...deployed.deployment.routes.map((r) => `  ${r}`),
+      ]);
+    },
+  });
+}
