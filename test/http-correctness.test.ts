@@ -6,25 +6,9 @@
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildComponentFile } from './guests/build.js';
 import { buildGuest, type GuestName } from './guests/index.js';
-import { guest } from './guests/wat.js';
 import { rawRequest } from './support/raw.js';
 import { startIsola, until, writeConfig, type Isola } from './support/server.js';
-
-/** A guest with state: answers 200+n on its n-th request and traps on its 3rd, so a reused trapped instance shows. */
-const counterWat = guest((g) => {
-  const cell = g.data(new Uint8Array(4));
-  g.local('c');
-  g.local('rh');
-  return `
-    (local.set $c (i32.add (i32.load (i32.const ${cell})) (i32.const 1)))
-    (i32.store (i32.const ${cell}) (local.get $c))
-    (if (i32.eq (local.get $c) (i32.const 3)) (then unreachable))
-    (local.set $rh (call $fields.new))
-    (call $respond (local.get $outparam) (i32.add (i32.const 200) (local.get $c)) (local.get $rh))
-    (drop (call $finish))`;
-});
 
 let isola: Isola;
 let base: string;
@@ -37,7 +21,7 @@ const NAMES: GuestName[] = [
 beforeAll(async () => {
   const wasm: Record<string, string> = {};
   for (const n of NAMES) wasm[n] = await buildGuest(n);
-  const counter = await buildComponentFile('counter', counterWat);
+  const counter = await buildGuest('counter');
   const single = { min_warm: 1, max_instances: 1 };
   const config = writeConfig([
     ...NAMES.filter((n) => n !== 'loop' && n !== 'echo' && n !== 'big-response' && n !== 'env').map((n) => ({ name: n, wasm: wasm[n]!, routes: [`/${n}/*`] })),

@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
+import { SandboxManager } from '../pool/manager.js';
 import { artifactCacheDir, Deployments } from '../server/deployments.js';
 import { startEdge } from '../server/edge.js';
 import { createLogger } from '../telemetry/log.js';
@@ -43,7 +44,7 @@ async function dev(opts: DevOptions): Promise<void> {
   if (opts.host !== undefined) config.server.host = opts.host;
   const log = createLogger();
   await runBuilds(config.functions, opts.build === true, (line) => process.stderr.write(line + '\n'));
-  const deployments = new Deployments(artifactCacheDir(config.server.dataDir), log);
+  const deployments = new Deployments(artifactCacheDir(config.server.dataDir), log, new SandboxManager(config.sandboxes));
   await deployments.apply(config.functions);
   const edge = await startEdge({ host: config.server.host, port: config.server.port, deployments, log });
   const lines = [`listening on ${edge.url}`];

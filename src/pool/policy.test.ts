@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pickIdle, shouldGrow, toEvict } from './policy.js';
+import { fits, pickIdle, pickVictim, shouldGrow, shouldRecycle, toEvict } from './policy.js';
 
 describe('pickIdle', () => {
   it('picks the most recently idle', () => {
@@ -28,5 +28,32 @@ describe('toEvict', () => {
   it('keeps min_warm alive', () => {
     expect(toEvict(idle, 3, 2, 0, 1000)).toEqual([{ idleSince: 0 }]);
     expect(toEvict(idle, 3, 3, 0, 1000)).toEqual([]);
+  });
+});
+
+describe('shouldRecycle', () => {
+  it('never with 0, every request with 1, every n-th with n', () => {
+    expect([1, 2, 100].map((n) => shouldRecycle(n, 0))).toEqual([false, false, false]);
+    expect([1, 2].map((n) => shouldRecycle(n, 1))).toEqual([true, true]);
+    expect([1, 2, 3].map((n) => shouldRecycle(n, 3))).toEqual([false, false, true]);
+  });
+});
+
+describe('pickVictim', () => {
+  it('takes the least recently used, preferring pools above min_warm', () => {
+    const a = { idleSince: 1, aboveMinWarm: false };
+    const b = { idleSince: 5, aboveMinWarm: true };
+    const c = { idleSince: 3, aboveMinWarm: true };
+    expect(pickVictim([a, b, c])).toBe(c);
+    expect(pickVictim([a, { idleSince: 0, aboveMinWarm: false }])).toEqual({ idleSince: 0, aboveMinWarm: false });
+    expect(pickVictim([])).toBeNull();
+  });
+});
+
+describe('fits', () => {
+  it('checks both the sandbox count and the memory budget', () => {
+    expect(fits({ live: 1, memory: 10, estimate: 5, max: 2, maxMemory: 20 })).toBe(true);
+    expect(fits({ live: 2, memory: 10, estimate: 5, max: 2, maxMemory: 20 })).toBe(false);
+    expect(fits({ live: 1, memory: 16, estimate: 5, max: 2, maxMemory: 20 })).toBe(false);
   });
 });

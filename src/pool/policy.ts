@@ -1,7 +1,8 @@
 /**
  * Pool policies as pure functions (STYLE.md "What this means for isola" §3): which idle sandbox
- * to hand out, whether to start another, and which idle sandboxes to stop. The mechanism in
- * ./pool.ts applies them; these are unit-tested on plain data.
+ * to hand out, whether to start another, whether to recycle an instance, which idle sandboxes to
+ * stop, and which one to evict when the whole process is at capacity. The mechanism in ./pool.ts
+ * and ./manager.ts applies them; these are unit-tested on plain data.
  */
 
 /** What a policy sees of one idle sandbox. */
@@ -19,10 +20,20 @@ export function pickIdle<T extends IdleView>(idle: readonly T[]): T | null {
 
 /**
  * Whether to start another sandbox for a waiting request: only when no idle one exists, fewer
- * than `maxInstances` are alive or starting, and more requests wait than sandboxes are starting.
+ * than `maxInstances` are alive or starting, and more requests wait than sandboxes are starting
+ * or recycling (those will serve waiters soon).
  */
-export function shouldGrow(s: { idle: number; live: number; starting: number; waiting: number; maxInstances: number }): boolean {
-  return s.idle === 0 && s.live + s.starting < s.maxInstances && s.waiting > s.starting;
+export function shouldGrow(s: { idle: number; live: number; starting: number; waiting: number; maxInstances: number; recycling?: number }): boolean {
+  const coming = s.starting + (s.recycling ?? 0);
+  return s.idle === 0 && s.live + s.starting < s.maxInstances && s.waiting > coming;
+}
+
+/**
+ * Whether the instance must be replaced after the request it is about to serve (wasmtime's
+ * `max_instance_reuse_count`): `served` counts that request; 0 = never, 1 = a fresh instance per request.
+ */
+export function shouldRecycle(served: number, maxRequestsPerInstance: number): boolean {
+  return maxRequestsPerInstance > 0 && served >= maxRequestsPerInstance;
 }
 
 /** The idle sandboxes to stop now: those idle longer than `idleTimeoutMs`, oldest first, keeping `minWarm` alive. */
@@ -33,4 +44,30 @@ export function toEvict<T extends IdleView>(idle: readonly T[], live: number, mi
     .filter((s) => now - s.idleSince >= idleTimeoutMs)
     .sort((a, b) => a.idleSince - b.idleSince)
     .slice(0, spare);
+}
+
+/** An eviction candidate across all functions when the process is at capacity. */
+export interface VictimView extends IdleView {
+  /** true when its pool would still have at least `min_warm` live sandboxes without it. */
+  aboveMinWarm: boolean;
+}
+
+/**
+ * The least recently used idle sandbox of any function, preferring pools above their `min_warm`
+ * (min_warm is kept while capacity allows, but yields to a function that has nothing).
+ */
+export function pickVictim<T extends VictimView>(candidates: readonly T[]): T | null {
+  let best: T | null = null;
+  for (const c of candidates) {
+    if (best === null) best = c;
+    else if (c.aboveMinWarm !== best.aboveMinWarm) {
+      if (c.aboveMinWarm) best = c;
+    } else if (c.idleSince < best.idleSince) best = c;
+  }
+  return best;
+}
+
+/** Whether one more sandbox of about `estimate` bytes fits within the process-wide caps. */
+export function fits(s: { live: number; memory: number; estimate: number; max: number; maxMemory: number }): boolean {
+  return s.live + 1 <= s.max && s.memory + s.estimate <= s.maxMemory;
 }

@@ -1,158 +1,238 @@
 /**
- * A function version's pool of sandboxes: pre-warms `minWarm`, hands out idle sandboxes, starts
- * more up to `maxInstances` when requests wait (a cold start), queues the rest in a bounded FIFO,
- * stops sandboxes idle past `idleTimeoutMs`, and replaces any that die. Policies live in ./policy.ts.
+ * A function version's pool of sandboxes: pre-warms `min_warm`, hands out idle sandboxes, grows
+ * towards `max_instances` when requests wait (a cold start; a blank sandbox from the global pool
+ * when there is one), queues the rest in a bounded FIFO (full, or waiting past `queue_timeout` →
+ * 503 + Retry-After), recycles instances per `max_requests_per_instance` off the critical path,
+ * stops sandboxes idle past `idle_timeout`, and replaces any that die. Policies: ./policy.ts;
+ * process-wide caps and blank sandboxes: ./manager.ts.
  */
 import type { PoolConfig } from '../config/types.js';
 import { IsolaError } from '../errors.js';
-import { Sandbox, type SandboxSpec } from '../sandbox/sandbox.js';
-import { pickIdle, shouldGrow, toEvict } from './policy.js';
+import type { Sandbox, SandboxSpec } from '../sandbox/sandbox.js';
+import type { SandboxManager } from './manager.js';
+import { pickIdle, shouldGrow, shouldRecycle, toEvict } from './policy.js';
 
-/** Pool state for telemetry. */
+/** Pool state for telemetry (issue 8 exports it). */
 export interface PoolStats {
   idle: number;
   busy: number;
   starting: number;
+  recycling: number;
   waiting: number;
+  /** Sandboxes made on demand for a waiting request. */
   coldStarts: number;
-  evictions: number;
+  /** Requests that found an idle sandbox at once. */
+  warmStarts: number;
+  recycles: number;
+  evictions: { idle: number; lru: number };
+  /** Requests refused: queue full, or waited past queue_timeout. */
+  rejected: { queueFull: number; queueTimeout: number };
+  /** Requests that waited, total and longest wait, ms. */
+  queueWaits: number;
+  queueWaitMsTotal: number;
+  queueWaitMsMax: number;
 }
+
+/** What `acquire` hands out. */
+export interface Acquired {
+  sandbox: Sandbox;
+  /** How long the request waited for it, ms (0 when one was idle). */
+  waitedMs: number;
+  /** true when the request waited for a sandbox to be created. */
+  cold: boolean;
+}
+
+/** Something that happened in a pool, for logs and telemetry. */
+export type PoolEvent =
+  | { type: 'start'; cold: boolean; fromBlank: boolean; ms: number }
+  | { type: 'evict'; reason: 'idle' | 'lru' }
+  | { type: 'recycle' }
+  | { type: 'reject'; reason: 'queue-full' | 'queue-timeout' };
 
 interface Waiter {
-  resolve: (s: Sandbox) => void;
+  resolve: (a: Acquired) => void;
   reject: (e: unknown) => void;
   timer: NodeJS.Timeout;
+  since: number;
+  cold: boolean;
+  onAbort: (() => void) | null;
+  signal: AbortSignal | undefined;
 }
 
-export interface PoolOptions {
-  /** Most requests that may wait for a sandbox; more get 503 (default 256). */
-  maxQueue?: number;
-  /** Longest wait for a sandbox, ms; then 503 (default 10000). */
-  queueTimeoutMs?: number;
-}
+const overloaded = (message: string) => new IsolaError('ERR_OVERLOADED', message, { status: 503 });
+const shuttingDown = () => new IsolaError('ERR_SHUTTING_DOWN', 'the function is being replaced or the server is stopping', { status: 503 });
 
 export class FunctionPool {
   private readonly idle: Sandbox[] = [];
   private readonly busy = new Set<Sandbox>();
+  private readonly recycling = new Set<Sandbox>();
   private starting = 0;
   private readonly waiters: Waiter[] = [];
-  private readonly sweeper: NodeJS.Timeout;
   private closed = false;
   private lastStartError: unknown = null;
-  readonly stats = { coldStarts: 0, evictions: 0 };
-  private readonly maxQueue: number;
-  private readonly queueTimeoutMs: number;
+  private memorySeen = 0;
+  private readonly stats = {
+    coldStarts: 0, warmStarts: 0, recycles: 0,
+    evictions: { idle: 0, lru: 0 }, rejected: { queueFull: 0, queueTimeout: 0 },
+    queueWaits: 0, queueWaitMsTotal: 0, queueWaitMsMax: 0,
+  };
 
-  constructor(readonly spec: SandboxSpec, readonly config: PoolConfig, options: PoolOptions = {}) {
-    this.maxQueue = options.maxQueue ?? 256;
-    this.queueTimeoutMs = options.queueTimeoutMs ?? 10_000;
-    this.sweeper = setInterval(() => this.sweep(), Math.min(1000, Math.max(50, config.idleTimeoutMs / 4)));
-    this.sweeper.unref();
+  /**
+   * @param events called for every PoolEvent (start, evict, recycle, reject), synchronously.
+   */
+  constructor(
+    readonly spec: SandboxSpec,
+    readonly config: PoolConfig,
+    private readonly manager: SandboxManager,
+    private readonly events: (e: PoolEvent) => void = () => {},
+  ) {
+    manager.register(this);
   }
 
-  /** Starts sandboxes until `minWarm` are alive. Rejects (IsolaError) if the first cannot start: the function is broken. */
-  async warm(): Promise<void> {
-    const need = this.config.minWarm - (this.idle.length + this.busy.size + this.starting);
-    const starts: Array<Promise<void>> = [];
-    for (let i = 0; i < need; i++) starts.push(this.startOne(false));
-    await Promise.all(starts);
+  private get live(): number {
+    return this.idle.length + this.busy.size + this.recycling.size;
   }
 
   /**
-   * Resolves with an idle sandbox, now or when one frees up or starts.
-   * Rejects with IsolaError ERR_OVERLOADED (503) when the queue is full or the wait is too long,
-   * ERR_SHUTTING_DOWN when the pool is closed, or the start error when sandboxes cannot start.
+   * Starts sandboxes until `min_warm` are alive, as far as the process-wide caps allow without
+   * evicting other functions. Rejects (IsolaError) when a sandbox cannot be instantiated: the
+   * function is broken.
    */
-  acquire(): Promise<Sandbox> {
-    if (this.closed) return Promise.reject(new IsolaError('ERR_SHUTTING_DOWN', 'function is being replaced or the server is stopping', { status: 503 }));
-    const sb = this.takeIdle();
-    if (sb) return Promise.resolve(sb);
-    if (this.waiters.length >= this.maxQueue) {
-      return Promise.reject(new IsolaError('ERR_OVERLOADED', `${this.spec.name}: ${this.waiters.length} requests already waiting`, { status: 503 }));
+  async warm(): Promise<void> {
+    const starts: Array<Promise<void>> = [];
+    while (this.live + this.starting < this.config.minWarm && this.manager.reserve(this, false)) {
+      starts.push(this.startOne(false));
     }
-    return new Promise<Sandbox>((resolve, reject) => {
+    await Promise.all(starts);
+  }
+
+  /** An idle sandbox now, or null (no allocation on this path). */
+  tryAcquire(): Sandbox | null {
+    if (this.closed || this.waiters.length > 0) return null;
+    const sb = pickIdle(this.idle);
+    if (!sb) return null;
+    this.idle.splice(this.idle.indexOf(sb), 1);
+    this.busy.add(sb);
+    this.stats.warmStarts++;
+    return sb;
+  }
+
+  /**
+   * Resolves with a sandbox, now or when one frees up or is created. Rejects with IsolaError:
+   * ERR_OVERLOADED (503) when the queue is full or the wait passes `queue_timeout`;
+   * ERR_SHUTTING_DOWN (503) when the pool closes; the start error when no sandbox can be created;
+   * an AbortError-like IsolaError when `signal` aborts (the client left the queue).
+   */
+  acquire(signal?: AbortSignal): Promise<Acquired> {
+    if (this.closed) return Promise.reject(shuttingDown());
+    const sb = this.tryAcquire();
+    if (sb) return Promise.resolve({ sandbox: sb, waitedMs: 0, cold: false });
+    if (this.waiters.length >= this.config.maxQueue) {
+      this.stats.rejected.queueFull++;
+      this.events({ type: 'reject', reason: 'queue-full' });
+      return Promise.reject(overloaded(`${this.spec.name}: ${this.waiters.length} requests already waiting (max_queue)`));
+    }
+    return new Promise<Acquired>((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
         reject,
+        since: performance.now(),
+        cold: false,
+        signal,
+        onAbort: null,
         timer: setTimeout(() => {
-          this.removeWaiter(waiter);
-          reject(new IsolaError('ERR_OVERLOADED', `${this.spec.name}: no sandbox free within ${this.queueTimeoutMs} ms`, { status: 503 }));
-        }, this.queueTimeoutMs),
+          this.dropWaiter(waiter);
+          this.stats.rejected.queueTimeout++;
+          this.events({ type: 'reject', reason: 'queue-timeout' });
+          reject(overloaded(`${this.spec.name}: no sandbox free within ${this.config.queueTimeoutMs} ms (queue_timeout)`));
+        }, this.config.queueTimeoutMs),
       };
+      if (signal) {
+        waiter.onAbort = () => {
+          this.dropWaiter(waiter);
+          reject(new IsolaError('ERR_SHUTTING_DOWN', 'client left the queue', { status: 499 }));
+        };
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
       this.waiters.push(waiter);
       this.grow();
     });
   }
 
-  /** Gives a sandbox back after a request. Dead or non-reusable sandboxes are dropped (and replaced as needed). */
+  /** true when the sandbox must make a fresh instance after the request it is about to serve. */
+  recycleAfter(sb: Sandbox): boolean {
+    return shouldRecycle(sb.served + 1, this.config.maxRequestsPerInstance);
+  }
+
+  /** Takes a sandbox back after a request. Dead ones are dropped (and replaced as needed). */
   release(sb: Sandbox): void {
     this.busy.delete(sb);
-    if (sb.state !== 'idle' || this.closed) {
+    this.memorySeen = Math.max(this.memorySeen, sb.memory);
+    if (this.closed) {
+      void sb.terminate();
+      return;
+    }
+    if (sb.state === 'recycling') {
+      this.stats.recycles++;
+      this.events({ type: 'recycle' });
+      this.recycling.add(sb);
+      sb.onReady = (ready) => {
+        this.recycling.delete(ready);
+        this.becameIdle(ready);
+      };
+      return;
+    }
+    if (sb.state !== 'idle') {
       if (sb.state !== 'dead') void sb.terminate();
       this.refill();
       return;
     }
-    const w = this.waiters.shift();
-    if (w) {
-      clearTimeout(w.timer);
-      sb.state = 'idle';
-      this.hand(sb, w);
+    this.becameIdle(sb);
+  }
+
+  private becameIdle(sb: Sandbox): void {
+    if (this.closed) {
+      void sb.terminate();
       return;
     }
-    this.idle.push(sb);
-  }
-
-  /** Pool state for telemetry. */
-  snapshot(): PoolStats {
-    return {
-      idle: this.idle.length,
-      busy: this.busy.size,
-      starting: this.starting,
-      waiting: this.waiters.length,
-      coldStarts: this.stats.coldStarts,
-      evictions: this.stats.evictions,
-    };
-  }
-
-  /** Stops taking requests; waits for busy sandboxes up to `drainMs`, then stops every sandbox. */
-  async close(drainMs = 0): Promise<void> {
-    this.closed = true;
-    clearInterval(this.sweeper);
-    for (const w of this.waiters.splice(0)) {
-      clearTimeout(w.timer);
-      w.reject(new IsolaError('ERR_SHUTTING_DOWN', 'function is being replaced or the server is stopping', { status: 503 }));
-    }
-    const deadline = Date.now() + drainMs;
-    while (this.busy.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    await Promise.all([...this.idle.splice(0), ...this.busy].map((s) => s.terminate()));
-  }
-
-  private takeIdle(): Sandbox | null {
-    const sb = pickIdle(this.idle);
-    if (!sb) return null;
-    this.idle.splice(this.idle.indexOf(sb), 1);
-    this.busy.add(sb);
-    return sb;
+    const w = this.waiters.shift();
+    if (w) this.hand(sb, w);
+    else this.idle.push(sb);
   }
 
   private hand(sb: Sandbox, w: Waiter): void {
+    clearTimeout(w.timer);
+    if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
     this.busy.add(sb);
-    w.resolve(sb);
+    const waitedMs = performance.now() - w.since;
+    this.stats.queueWaits++;
+    this.stats.queueWaitMsTotal += waitedMs;
+    this.stats.queueWaitMsMax = Math.max(this.stats.queueWaitMsMax, waitedMs);
+    w.resolve({ sandbox: sb, waitedMs, cold: w.cold });
   }
 
-  private removeWaiter(w: Waiter): void {
+  private dropWaiter(w: Waiter): void {
+    clearTimeout(w.timer);
+    if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
     const i = this.waiters.indexOf(w);
     if (i >= 0) this.waiters.splice(i, 1);
   }
 
   private grow(): void {
-    while (shouldGrow({
-      idle: this.idle.length,
-      live: this.idle.length + this.busy.size,
-      starting: this.starting,
-      waiting: this.waiters.length,
-      maxInstances: this.config.maxInstances,
-    })) {
+    while (
+      !this.closed &&
+      shouldGrow({
+        idle: this.idle.length,
+        live: this.live,
+        starting: this.starting,
+        recycling: this.recycling.size,
+        waiting: this.waiters.length,
+        maxInstances: this.config.maxInstances,
+      }) &&
+      this.manager.reserve(this, true)
+    ) {
+      const next = this.waiters[this.starting];
+      if (next) next.cold = true;
       void this.startOne(true).catch(() => {});
     }
   }
@@ -160,53 +240,106 @@ export class FunctionPool {
   private refill(): void {
     if (this.closed) return;
     if (this.waiters.length > 0) this.grow();
-    else if (this.idle.length + this.busy.size + this.starting < this.config.minWarm) void this.warm().catch(() => {});
+    else if (this.live + this.starting < this.config.minWarm) void this.warm().catch(() => {});
   }
 
   private async startOne(cold: boolean): Promise<void> {
     this.starting++;
     if (cold) this.stats.coldStarts++;
     let sb: Sandbox;
+    const t0 = performance.now();
     try {
-      sb = await Sandbox.start(this.spec);
+      const made = await this.manager.create(this.spec);
+      sb = made.sandbox;
+      this.events({ type: 'start', cold, fromBlank: made.fromBlank, ms: performance.now() - t0 });
     } catch (err) {
       this.starting--;
       this.lastStartError = err;
-      // Nothing can start: fail the waiters rather than letting them time out.
-      if (this.idle.length + this.busy.size + this.starting === 0) {
+      // Nothing can start: fail the waiters now rather than letting them time out.
+      if (this.live + this.starting === 0) {
         for (const w of this.waiters.splice(0)) {
-          clearTimeout(w.timer);
+          this.dropWaiter(w);
           w.reject(err);
         }
       }
       throw err;
     }
     this.starting--;
+    this.memorySeen = Math.max(this.memorySeen, sb.memory);
     sb.onDeath(() => this.forget(sb));
-    if (this.closed) {
-      void sb.terminate();
-      return;
-    }
-    const w = this.waiters.shift();
-    if (w) {
-      clearTimeout(w.timer);
-      this.hand(sb, w);
-    } else this.idle.push(sb);
+    this.becameIdle(sb);
   }
 
   private forget(sb: Sandbox): void {
     const i = this.idle.indexOf(sb);
     if (i >= 0) this.idle.splice(i, 1);
+    this.recycling.delete(sb);
     if (!this.busy.has(sb)) this.refill();
   }
 
-  private sweep(): void {
-    const live = this.idle.length + this.busy.size;
-    for (const sb of toEvict(this.idle, live, this.config.minWarm, this.config.idleTimeoutMs, performance.now())) {
+  // ---- ManagedPool -------------------------------------------------------------------------
+
+  /** @internal */
+  evictionCandidates(): Array<{ sandbox: Sandbox; idleSince: number; aboveMinWarm: boolean }> {
+    const above = this.live > this.config.minWarm;
+    return this.idle.map((sandbox) => ({ sandbox, idleSince: sandbox.idleSince, aboveMinWarm: above }));
+  }
+
+  /** @internal */
+  evict(sb: Sandbox): void {
+    const i = this.idle.indexOf(sb);
+    if (i >= 0) this.idle.splice(i, 1);
+    this.stats.evictions.lru++;
+    this.events({ type: 'evict', reason: 'lru' });
+  }
+
+  /** @internal */
+  onCapacity(): void {
+    if (this.waiters.length > 0) this.grow();
+  }
+
+  /** @internal */
+  memoryEstimate(): number {
+    return this.memorySeen;
+  }
+
+  /** @internal Stops sandboxes idle past idle_timeout (called every second by the manager). */
+  sweep(now: number): void {
+    for (const sb of toEvict(this.idle, this.live, this.config.minWarm, this.config.idleTimeoutMs, now)) {
       this.idle.splice(this.idle.indexOf(sb), 1);
-      this.stats.evictions++;
+      this.stats.evictions.idle++;
+      this.events({ type: 'evict', reason: 'idle' });
       void sb.terminate();
     }
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  /** Pool state for telemetry. */
+  snapshot(): PoolStats {
+    return {
+      idle: this.idle.length,
+      busy: this.busy.size,
+      starting: this.starting,
+      recycling: this.recycling.size,
+      waiting: this.waiters.length,
+      ...this.stats,
+      evictions: { ...this.stats.evictions },
+      rejected: { ...this.stats.rejected },
+    };
+  }
+
+  /** Stops taking requests; waits for busy sandboxes up to `drainMs`, then stops every sandbox. */
+  async close(drainMs = 0): Promise<void> {
+    this.closed = true;
+    this.manager.unregister(this);
+    for (const w of this.waiters.splice(0)) {
+      this.dropWaiter(w);
+      w.reject(shuttingDown());
+    }
+    const deadline = Date.now() + drainMs;
+    while (this.busy.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await Promise.all([...this.idle.splice(0), ...this.busy, ...this.recycling].map((s) => s.terminate()));
   }
 
   /** The last error a sandbox start failed with (for diagnostics). */

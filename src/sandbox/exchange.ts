@@ -41,6 +41,7 @@ export class Exchange {
   private bodyError: string | null = null;
   private partial: Uint8Array | null = null;
   private closed = false;
+  private recycling = false;
   /** Why the response body is corrupted (the main thread aborts it), or null. */
   failure: string | null = null;
   /** Set when the guest answered `response-outparam.set(err(…))`. */
@@ -210,6 +211,7 @@ export class Exchange {
     }
     if (done) {
       msg.done = done;
+      if (this.recycling) msg.recycling = true;
       if (this.logBytes > 0 || this.logDropped > 0) {
         msg.log = { stdout: this.stdout.join(''), stderr: this.stderr.join(''), dropped: this.logDropped };
       }
@@ -218,7 +220,7 @@ export class Exchange {
   }
 
   /** Ends the request for the guest: flushes everything with the outcome; later stream calls fail. */
-  close(outcome: GuestOutcome): void {
+  close(outcome: GuestOutcome, recycling = false): void {
     if (outcome.kind !== 'ok' && !this.headSent) {
       // Nothing reached the client yet: drop the half response so the main thread can answer 5xx.
       this.responseHead = null;
@@ -226,6 +228,7 @@ export class Exchange {
       this.pendingBytes = 0;
       this.ended = false;
     }
+    this.recycling = recycling;
     this.flush(outcome);
     this.closed = true;
   }

@@ -36,7 +36,7 @@ export interface RequestHead {
   bodyLength: number;
 }
 
-/** What a sandbox is told once, at start: which function it hosts and how. */
+/** What a blank sandbox is told when it is bound to a function version (once). */
 export interface SandboxInit {
   /** Shared control block (see ./shared.ts). */
   control: Int32Array;
@@ -45,7 +45,7 @@ export interface SandboxInit {
   abi: GuestAbi;
   /** wasi-http: file URL of the jco glue (async instantiation mode). */
   glueUrl: string | null;
-  /** Compiled core modules by the names the glue asks for (wagi: one entry, "main"). */
+  /** Compiled core modules by the names the glue asks for (wagi: one entry, "main.wasm"). */
   modules: Record<string, WebAssembly.Module>;
   /** The function's name and configured environment variables (the only ones the guest sees). */
   name: string;
@@ -72,7 +72,11 @@ export interface BodyMessage {
 }
 
 /** Main → sandbox on the worker's own port. */
-export type ToSandbox = { t: 'request'; head: RequestHead };
+export type ToSandbox =
+  /** Bind this blank sandbox to a function version and instantiate it. */
+  | { t: 'bind'; init: SandboxInit }
+  /** Serve one request; with `recycle`, make a fresh instance afterwards (reuse policy). */
+  | { t: 'request'; head: RequestHead; recycle: boolean };
 
 /** A response head: status and header lines flat [name, value, …] in the guest's order. */
 export interface ResponseHead {
@@ -95,7 +99,10 @@ export interface GuestOutcome {
 
 /** Sandbox → main. One message can carry several parts, so a small response is one message. */
 export type FromSandbox =
-  | { t: 'ready' }
+  /** The thread is up and unbound (a blank sandbox). */
+  | { t: 'blank'; memory: number }
+  /** An instance is ready for a request (after bind, and after each recycle). `memory`: bytes in use (JS heap + linear memories). */
+  | { t: 'ready'; memory: number }
   | { t: 'init-error'; message: string; code: string }
   | {
       t: 'res';
@@ -106,8 +113,10 @@ export type FromSandbox =
       body?: Uint8Array[];
       /** The body finished cleanly (finish called, length correct). */
       end?: boolean;
-      /** The request is over for the guest; the sandbox is free. */
+      /** The request is over for the guest. The sandbox is free, unless it recycles (then 'ready' follows). */
       done?: GuestOutcome;
+      /** With done: the sandbox is making a fresh instance (trap, exit, or reuse policy); wait for 'ready'. */
+      recycling?: boolean;
       /** Guest stdout/stderr captured during the request (bounded), and how many bytes were dropped. */
       log?: { stdout: string; stderr: string; dropped: number };
     }

@@ -54,11 +54,18 @@ export interface RunResult {
   responseBytes: number;
   /** The sandbox can take another request (false: the pool must discard it). */
   reusable: boolean;
+  /** The sandbox is making a fresh instance; it becomes idle again on its own ('ready'). */
+  recycling?: boolean;
   /** Guest output captured during the request. */
   log?: { stdout: string; stderr: string; dropped: number };
 }
 
-type State = 'starting' | 'idle' | 'busy' | 'dead';
+/**
+ * A sandbox's life: `spawning` (thread starting) → `blank` (no function) → `binding` (instantiating
+ * its function) → `idle` ⇄ `busy` → (`recycling`: a fresh instance is being made after a trap, an
+ * exit, or the reuse policy) → `idle` … → `dead` (terminated or crashed; never comes back).
+ */
+export type SandboxState = 'spawning' | 'blank' | 'binding' | 'idle' | 'busy' | 'recycling' | 'dead';
 
 /** Status and error code for each way a guest can fail before sending its head. */
 const FAILURE_STATUS: Record<string, [number, ErrorCode]> = {
@@ -75,6 +82,10 @@ const FAILURE_STATUS: Record<string, [number, ErrorCode]> = {
 
 /** Writes isola's JSON error body (`{error:{code,message,request_id}}`) as a complete response. */
 export function sendError(res: ServerResponse, status: number, code: ErrorCode, message: string, requestId: string, extra?: Record<string, string>): void {
+  if (res.headersSent) {
+    res.destroy(); // too late for a clean error: abort
+    return;
+  }
   const body = JSON.stringify(new IsolaError(code, message).toJSON(requestId));
   res.writeHead(status, {
     'content-type': 'application/json',
@@ -89,26 +100,103 @@ let nextSandboxId = 1;
 
 export class Sandbox {
   readonly id = nextSandboxId++;
-  readonly spec: SandboxSpec;
-  state: State = 'starting';
-  /** Requests served (for reuse policies). */
+  /** The function version it is bound to (null while blank). */
+  spec: SandboxSpec | null = null;
+  state: SandboxState = 'spawning';
+  /** Requests served by the current instance (for the reuse policy). */
   served = 0;
-  /** performance.now() when it last became idle (for idle eviction). */
+  /** performance.now() when it last became idle (for idle and LRU eviction). */
   idleSince = performance.now();
+  /** Memory it last reported: JS heap + linear memories, bytes. */
+  memory = 0;
   private readonly worker: Worker;
   private readonly control = createControl();
   private readonly bodyPort: MessagePort;
+  private readonly guestPort: MessagePort;
   private run_: ActiveRun | null = null;
-  private readonly ready: Promise<void>;
-  private onExit: (() => void) | null = null;
+  private waiting: { resolve: () => void; reject: (e: unknown) => void } | null = null;
+  private deathHandlers: Array<() => void> = [];
+  /** Called when a recycling sandbox is ready again. */
+  onReady: ((sb: Sandbox) => void) | null = null;
 
-  private constructor(spec: SandboxSpec) {
-    this.spec = spec;
+  private constructor(maxHeapMb?: number) {
     const channel = new MessageChannel();
     this.bodyPort = channel.port1;
+    this.guestPort = channel.port2;
+    this.worker = new Worker(WORKER_URL, {
+      stdout: true,
+      stderr: true,
+      resourceLimits: maxHeapMb ? { maxOldGenerationSizeMb: maxHeapMb } : undefined,
+    });
+    // Anything the worker's JS prints (not the guest: guest output is captured per request) is drained, never shown.
+    this.worker.stdout.resume();
+    this.worker.stderr.resume();
+    this.worker.on('message', (msg: FromSandbox) => this.onMessage(msg));
+    this.worker.on('error', (err) => this.died(`sandbox error: ${err.message}`));
+    this.worker.on('exit', () => this.died('sandbox exited'));
+  }
+
+  private onMessage(msg: FromSandbox): void {
+    switch (msg.t) {
+      case 'blank':
+        this.memory = msg.memory;
+        this.state = 'blank';
+        this.settle();
+        return;
+      case 'ready':
+        this.memory = msg.memory;
+        this.served = 0;
+        if (this.state === 'binding' || this.state === 'recycling') {
+          const recycled = this.state === 'recycling';
+          this.state = 'idle';
+          this.idleSince = performance.now();
+          this.settle();
+          if (recycled) this.onReady?.(this);
+        }
+        return;
+      case 'init-error': {
+        const err = new IsolaError(msg.code as ErrorCode, `cannot instantiate ${this.spec?.name ?? 'sandbox'}: ${msg.message}`, { status: 500 });
+        this.settle(err);
+        void this.terminate();
+        return;
+      }
+      default:
+        this.run_?.onMessage(msg);
+    }
+  }
+
+  private settle(err?: unknown): void {
+    const w = this.waiting;
+    this.waiting = null;
+    if (!w) return;
+    if (err) w.reject(err);
+    else w.resolve();
+  }
+
+  private until(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject };
+    });
+  }
+
+  /** Starts a blank sandbox (a worker thread with no function yet); resolves once it is up (~30 ms). */
+  static async spawn(maxHeapMb?: number): Promise<Sandbox> {
+    const sb = new Sandbox(maxHeapMb);
+    await sb.until();
+    return sb;
+  }
+
+  /**
+   * Binds a blank sandbox to a function version and resolves once its instance is ready.
+   * Rejects with IsolaError (ERR_WASM_INVALID when the guest cannot be instantiated, ERR_SANDBOX_CRASHED).
+   */
+  async bind(spec: SandboxSpec): Promise<void> {
+    if (this.state !== 'blank') throw new Error(`sandbox ${this.id} is ${this.state}, not blank`);
+    this.spec = spec;
+    this.state = 'binding';
     const init: SandboxInit = {
       control: this.control,
-      bodyPort: channel.port2,
+      bodyPort: this.guestPort,
       abi: spec.abi,
       glueUrl: spec.glueUrl,
       modules: spec.modules,
@@ -120,69 +208,49 @@ export class Sandbox {
       memoryBytes: spec.memoryBytes,
       maxLogBytes: spec.maxLogBytes,
     };
-    this.worker = new Worker(WORKER_URL, {
-      workerData: init,
-      transferList: [channel.port2],
-      stdout: true,
-      stderr: true,
-      resourceLimits: spec.maxHeapMb ? { maxOldGenerationSizeMb: spec.maxHeapMb } : undefined,
-    });
-    // Anything the worker's JS prints (not the guest: guest output is captured per request) is drained, never shown.
-    this.worker.stdout.resume();
-    this.worker.stderr.resume();
-    this.ready = new Promise<void>((resolve, reject) => {
-      const onMessage = (msg: FromSandbox) => {
-        if (msg.t === 'ready') {
-          this.state = 'idle';
-          resolve();
-        } else if (msg.t === 'init-error') {
-          this.state = 'dead';
-          reject(new IsolaError(msg.code as ErrorCode, `cannot instantiate ${spec.name}: ${msg.message}`, { status: 500 }));
-          void this.worker.terminate();
-        }
-      };
-      this.worker.on('message', onMessage);
-      this.worker.once('error', (err) => reject(new IsolaError('ERR_SANDBOX_CRASHED', `sandbox failed to start: ${err.message}`)));
-      this.worker.once('exit', () => reject(new IsolaError('ERR_SANDBOX_CRASHED', 'sandbox exited during start')));
-    });
-    this.worker.on('message', (msg: FromSandbox) => this.run_?.onMessage(msg));
-    this.worker.on('error', (err) => this.died(`sandbox error: ${err.message}`));
-    this.worker.on('exit', () => this.died('sandbox exited'));
+    const ready = this.until();
+    this.worker.postMessage({ t: 'bind', init }, [this.guestPort]);
+    await ready;
   }
 
-  /** Starts a sandbox and resolves once its instance is ready. Rejects with IsolaError (ERR_WASM_INVALID, ERR_SANDBOX_CRASHED). */
+  /** Spawns and binds: a cold start including the thread. */
   static async start(spec: SandboxSpec): Promise<Sandbox> {
-    const sb = new Sandbox(spec);
-    await sb.ready;
+    const sb = await Sandbox.spawn(spec.maxHeapMb);
+    try {
+      await sb.bind(spec);
+    } catch (err) {
+      void sb.terminate();
+      throw err;
+    }
     return sb;
   }
 
   /** Calls `fn` once when the worker is gone (crash, terminate). */
   onDeath(fn: () => void): void {
-    this.onExit = fn;
+    this.deathHandlers.push(fn);
   }
 
   private died(reason: string): void {
     if (this.state === 'dead') return;
     this.state = 'dead';
+    this.settle(new IsolaError('ERR_SANDBOX_CRASHED', reason));
     this.run_?.fail('crashed', reason);
-    this.onExit?.();
+    for (const fn of this.deathHandlers.splice(0)) fn();
   }
 
   /** Stops the worker (2–8 ms even when the guest spins). Safe to call twice. */
   async terminate(): Promise<void> {
-    if (this.state !== 'dead') {
-      this.state = 'dead';
-      this.onExit?.();
-    }
+    this.died('terminated');
     await this.worker.terminate();
   }
 
   /**
    * Serves one HTTP exchange with this sandbox. Resolves when the guest is done with it (the
    * response may still be draining to the socket). Never rejects: every failure becomes a RunResult.
+   * `recycle`: make a fresh instance after this request (the reuse policy); the sandbox is then
+   * `recycling` until its new instance is ready (`onReady`).
    */
-  run(head: RequestHead, req: IncomingMessage, res: ServerResponse, limits: RunLimits): Promise<RunResult> {
+  run(head: RequestHead, req: IncomingMessage, res: ServerResponse, limits: RunLimits, recycle = false): Promise<RunResult> {
     if (this.state !== 'idle') throw new Error(`sandbox ${this.id} is ${this.state}`);
     this.state = 'busy';
     this.served++;
@@ -195,7 +263,8 @@ export class Sandbox {
       const run = new ActiveRun(this, head, req, res, limits, this.control, this.bodyPort, (result) => {
         this.run_ = null;
         if (this.state === 'busy') {
-          if (result.reusable) {
+          if (result.recycling) this.state = 'recycling';
+          else if (result.reusable) {
             this.state = 'idle';
             this.idleSince = performance.now();
           } else void this.terminate();
@@ -203,7 +272,7 @@ export class Sandbox {
         resolve(result);
       });
       this.run_ = run;
-      this.worker.postMessage({ t: 'request', head });
+      this.worker.postMessage({ t: 'request', head, recycle });
       run.start();
     });
   }
@@ -329,12 +398,12 @@ class ActiveRun {
       }
     } else if (end) res.end();
     if (end) this.ended = true;
-    if (msg.done) this.complete(msg.done, msg.log);
+    if (msg.done) this.complete(msg.done, msg.log, msg.recycling);
   }
   private status = 0;
   private ended = false;
 
-  private complete(outcome: GuestOutcome, log?: RunResult['log']): void {
+  private complete(outcome: GuestOutcome, log?: RunResult['log'], recycling?: boolean): void {
     let kind: string = outcome.kind;
     if (this.clientGone) kind = 'client-abort';
     else if (!this.ended) {
@@ -353,7 +422,8 @@ class ActiveRun {
       message: outcome.message,
       requestBytes: this.requestBytes,
       responseBytes: this.responseBytes,
-      reusable: !outcome.discard,
+      reusable: !outcome.discard || recycling === true,
+      recycling,
       log,
     });
   }
@@ -370,8 +440,9 @@ class ActiveRun {
         this.status = status;
       }
     }
-    if (kind === 'timeout' || kind === 'body-too-large') this.sandbox.kill();
     this.finish({ status: this.status, outcome: kind, message, requestBytes: this.requestBytes, responseBytes: this.responseBytes, reusable });
+    // After finish: killing re-enters fail('crashed') through the death handler, which must be a no-op.
+    if (kind === 'timeout' || kind === 'body-too-large') this.sandbox.kill();
   }
 
   private finish(result: RunResult): void {

@@ -1,17 +1,21 @@
 /**
  * The sandbox: a worker thread that hosts one instance of one function version and runs one
- * request at a time (DESIGN.md decision 1). It never touches the network; the main thread feeds it
- * request heads (messages), body chunks (the body port) and signals (the shared control block).
+ * request at a time (DESIGN.md decision 1). It starts blank (no function; the pool keeps a few
+ * pre-spawned so a first request pays only for instantiation), is bound once to a function
+ * version, and never touches the network: the main thread feeds it request heads (messages),
+ * body chunks (the body port) and signals (the shared control block).
  *
- * A guest that traps or exits is never called again: the instance is discarded and a fresh one is
- * made from the same compiled modules before the next request.
+ * A guest that traps or exits is never called again: its instance is discarded and a fresh one
+ * is made from the same compiled modules before the next request ("recycling"); the reuse policy
+ * (max_requests_per_instance) recycles the same way, after the response, off the critical path.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
+import { getHeapStatistics } from 'node:v8';
 import { Exchange, type Post } from './exchange.js';
 import type { FromSandbox, GuestOutcome, SandboxInit, ToSandbox, RequestHead } from './protocol.js';
 import { GuestExit } from './wasi-http/cli.js';
 import { setMaxResponseBodyBytes } from './wasi-http/http.js';
-import { createWasiHttpHost } from './wasi-http/index.js';
+import { createWasiHttpHost, type WasiHttpHost } from './wasi-http/index.js';
 import { runWagiRequest } from './wagi/handler.js';
 import { initWagi } from './wagi/run.js';
 
@@ -19,31 +23,57 @@ import { initWagi } from './wagi/run.js';
 // (~140 ns a read). The guest never sees the host environment, so a plain copy is all we need.
 process.env = { ...process.env };
 
-const init = workerData as SandboxInit;
 const port = parentPort!;
 const post: Post = (msg: FromSandbox, transfer?: ArrayBuffer[]) => port.postMessage(msg, transfer ?? []);
 
 interface Handler {
   handle(request: unknown, outparam: unknown): void;
 }
+type Glue = {
+  instantiate: (
+    get: (name: string) => WebAssembly.Module,
+    imports: unknown,
+    instantiateCore?: (m: WebAssembly.Module, imports: WebAssembly.Imports) => Promise<WebAssembly.Instance>,
+  ) => Promise<Record<string, unknown>>;
+};
 
-const host = createWasiHttpHost(init.env);
-setMaxResponseBodyBytes(init.maxResponseBodyBytes);
+let init: SandboxInit | null = null;
+let host: WasiHttpHost | null = null;
 let handler: Handler | null = null;
-let glue: { instantiate: (get: (name: string) => WebAssembly.Module, imports: unknown) => Promise<Record<string, unknown>> } | null = null;
+let glue: Glue | null = null;
+/** Linear memories of the current instance (for the memory report). */
+let memories: WebAssembly.Memory[] = [];
 
 async function instantiate(): Promise<void> {
-  if (init.abi === 'wagi') return initWagi(); // each WAGI request gets a fresh instance (WAGI semantics)
-  glue ??= (await import(init.glueUrl!)) as typeof glue;
-  const exports = await glue!.instantiate((name) => {
-    const m = init.modules[name];
-    if (!m) throw new Error(`glue asked for unknown core module ${name}`);
-    return m;
-  }, host.imports);
-  const found = Object.entries(exports).find(([k]) => k.startsWith('wasi:http/incoming-handler@0.2'));
-  const h = (found?.[1] ?? exports.incomingHandler) as Handler | undefined;
+  const cfg = init!;
+  if (cfg.abi === 'wagi') return initWagi(); // each WAGI request gets a fresh instance (WAGI semantics)
+  glue ??= (await import(cfg.glueUrl!)) as Glue;
+  const found: WebAssembly.Memory[] = [];
+  const exports = await glue.instantiate(
+    (name) => {
+      const m = cfg.modules[name];
+      if (!m) throw new Error(`glue asked for unknown core module ${name}`);
+      return m;
+    },
+    host!.imports,
+    async (module, imports) => {
+      const instance = await WebAssembly.instantiate(module, imports);
+      for (const v of Object.values(instance.exports)) if (v instanceof WebAssembly.Memory) found.push(v);
+      return instance;
+    },
+  );
+  const entry = Object.entries(exports).find(([k]) => k.startsWith('wasi:http/incoming-handler@0.2'));
+  const h = (entry?.[1] ?? exports.incomingHandler) as Handler | undefined;
   if (!h || typeof h.handle !== 'function') throw new Error('component does not export wasi:http/incoming-handler');
   handler = h;
+  memories = found;
+}
+
+/** Bytes this sandbox holds: its isolate's JS heap plus the current instance's linear memories. */
+function memoryInUse(): number {
+  let n = getHeapStatistics().total_heap_size;
+  for (const m of memories) n += m.buffer.byteLength;
+  return n;
 }
 
 function judge(ex: Exchange): GuestOutcome {
@@ -54,9 +84,10 @@ function judge(ex: Exchange): GuestOutcome {
   return { kind: 'ok' };
 }
 
-function runWasiHttp(head: RequestHead): boolean {
-  const ex = new Exchange(head, init.control, init.bodyPort, post, init.maxLogBytes);
-  const { request, outparam } = host.begin(ex);
+function runWasiHttp(head: RequestHead, recycle: boolean): boolean {
+  const cfg = init!;
+  const ex = new Exchange(head, cfg.control, cfg.bodyPort, post, cfg.maxLogBytes);
+  const { request, outparam } = host!.begin(ex);
   let outcome: GuestOutcome;
   try {
     handler!.handle(request, outparam);
@@ -67,31 +98,39 @@ function runWasiHttp(head: RequestHead): boolean {
       ? { kind: 'exit', message, discard: true }
       : { kind: 'trap', message: `guest trapped: ${message}`, discard: true };
   }
-  host.end();
-  ex.close(outcome);
-  return outcome.discard === true;
+  host!.end();
+  const again = recycle || outcome.discard === true;
+  ex.close(outcome, again);
+  return again;
 }
 
 let chain: Promise<void> = Promise.resolve();
+const fail = (err: unknown, code: string) =>
+  post({ t: 'init-error', message: err instanceof Error ? err.message : String(err), code });
+
 port.on('message', (msg: ToSandbox) => {
-  if (msg.t !== 'request') return;
+  if (msg.t === 'bind') {
+    init = msg.init;
+    host = createWasiHttpHost(init.env);
+    setMaxResponseBodyBytes(init.maxResponseBodyBytes);
+    chain = chain.then(instantiate).then(
+      () => post({ t: 'ready', memory: memoryInUse() }),
+      (err: unknown) => fail(err, 'ERR_WASM_INVALID'),
+    );
+    return;
+  }
   chain = chain.then(async () => {
-    if (init.abi === 'wagi') {
-      runWagiRequest(init, msg.head, post);
+    if (init!.abi === 'wagi') {
+      runWagiRequest(init!, msg.head, post);
       return;
     }
-    if (!handler) await instantiate();
-    if (runWasiHttp(msg.head)) {
+    if (runWasiHttp(msg.head, msg.recycle)) {
       handler = null;
+      memories = [];
       await instantiate();
+      post({ t: 'ready', memory: memoryInUse() });
     }
-  }).catch((err: unknown) => {
-    // Instantiation failed after a discard: tell the main thread this sandbox is unusable.
-    post({ t: 'init-error', message: err instanceof Error ? err.message : String(err), code: 'ERR_SANDBOX_CRASHED' });
-  });
+  }).catch((err: unknown) => fail(err, 'ERR_SANDBOX_CRASHED'));
 });
 
-instantiate().then(
-  () => post({ t: 'ready' }),
-  (err: unknown) => post({ t: 'init-error', message: err instanceof Error ? err.message : String(err), code: 'ERR_WASM_INVALID' }),
-);
+post({ t: 'blank', memory: memoryInUse() });

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import type { FunctionConfig, LimitsConfig } from '../config/types.js';
 import { IsolaError } from '../errors.js';
 import { compileArtifact, prepareArtifact, type Artifact } from '../artifacts/prepare.js';
+import { SandboxManager } from '../pool/manager.js';
 import { FunctionPool } from '../pool/pool.js';
 import type { Logger } from '../telemetry/log.js';
 import { RouteTable, parseRoute, type RoutePattern } from './routes.js';
@@ -40,7 +41,15 @@ export class Deployments {
   table: RouteTable<Deployment> = new RouteTable([]);
   private live = new Map<string, Deployment>();
 
-  constructor(private readonly cacheDir: string, private readonly log: Logger) {}
+  /**
+   * @param manager the process-wide sandbox pool (caps, blank sandboxes, LRU eviction); defaults to
+   *   one with the documented `[sandboxes]` defaults.
+   */
+  constructor(
+    private readonly cacheDir: string,
+    private readonly log: Logger,
+    readonly manager: SandboxManager = new SandboxManager({ max: 64, memoryBytes: 4 * 1024 ** 3, blank: 2 }),
+  ) {}
 
   /**
    * Makes `functions` the live set. Throws IsolaError (user errors for bad modules, with the
@@ -160,7 +169,7 @@ export class Deployments {
       maxResponseBodyBytes: fn.limits.maxResponseBodyBytes,
       memoryBytes: fn.limits.memoryBytes,
       maxLogBytes: MAX_LOG_BYTES_PER_REQUEST,
-    }, fn.pool, { queueTimeoutMs: fn.limits.timeoutMs });
+    }, fn.pool, this.manager, (e) => this.log.debug({ function: fn.name, tenant, event: e.type, ...e }, `pool ${e.type}`));
     return { key, tenant, name: fn.name, config: fn, artifact, pool, limits: fn.limits };
   }
 
@@ -174,6 +183,7 @@ export class Deployments {
     const old = [...this.live.values()];
     this.swap(new Map());
     await Promise.all(old.map((d) => d.pool.close(drainMs)));
+    await this.manager.close();
   }
 }
 

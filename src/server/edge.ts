@@ -12,7 +12,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
 import { IsolaError, toIsolaError } from '../errors.js';
 import type { RequestHead } from '../sandbox/protocol.js';
-import { sendError, type Sandbox } from '../sandbox/sandbox.js';
+import { sendError } from '../sandbox/sandbox.js';
 import type { Logger } from '../telemetry/log.js';
 import type { Deployments } from './deployments.js';
 
@@ -74,19 +74,29 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
     log.info({ req_id: id, function: d.key, method: req.method, path, status: 413 }, 'request body too large');
     return;
   }
-  let sandbox: Sandbox;
-  try {
-    sandbox = await d.pool.acquire();
-  } catch (err) {
-    const e = toIsolaError(err);
-    if (!res.headersSent && !res.destroyed) {
-      sendError(res, e.status, e.code, e.message, id, e.status === 503 ? { 'retry-after': '1' } : undefined);
+  let sandbox = d.pool.tryAcquire();
+  let waitedMs = 0;
+  let cold = false;
+  if (!sandbox) {
+    // Slow path: wait in the function's queue; a client that gives up leaves the queue.
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    res.once('close', onClose);
+    try {
+      ({ sandbox, waitedMs, cold } = await d.pool.acquire(gone.signal));
+    } catch (err) {
+      const e = toIsolaError(err);
+      if (!res.headersSent && !res.destroyed) {
+        sendError(res, e.status, e.code, e.message, id, e.status === 503 ? { 'retry-after': '1' } : undefined);
+      }
+      log.warn({ req_id: id, function: d.name, status: e.status, code: e.code, err: e.message }, 'no sandbox');
+      return;
+    } finally {
+      res.off('close', onClose);
     }
-    log.warn({ req_id: id, function: d.key, status: e.status, code: e.code, err: e.message }, 'no sandbox');
-    return;
   }
   if (res.destroyed || res.writableEnded) {
-    // The client gave up while queued: the sandbox goes straight back.
+    // The client gave up while the sandbox was on its way: it goes straight back.
     d.pool.release(sandbox);
     return;
   }
@@ -107,13 +117,14 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
     route: match.route.source,
     bodyLength: length,
   };
-  const result = await sandbox.run(head, req, res, { timeoutMs: d.limits.timeoutMs, maxRequestBodyBytes: d.limits.maxRequestBodyBytes });
+  const recycle = d.pool.recycleAfter(sandbox);
+  const result = await sandbox.run(head, req, res, { timeoutMs: d.limits.timeoutMs, maxRequestBodyBytes: d.limits.maxRequestBodyBytes }, recycle);
   d.pool.release(sandbox);
   const ms = Math.round((performance.now() - started) * 1000) / 1000;
   if (result.log) logGuestOutput(log, id, d.key, result.log);
   const entry = {
     req_id: id, function: d.key, method: head.method, path, status: result.status, outcome: result.outcome,
-    ms, req_bytes: result.requestBytes, res_bytes: result.responseBytes,
+    ms, req_bytes: result.requestBytes, res_bytes: result.responseBytes, queue_ms: Math.round(waitedMs * 1000) / 1000, cold,
   };
   if (result.outcome === 'ok') log.info(entry, 'request');
   else log.warn({ ...entry, err: result.message }, 'request failed');

@@ -262,6 +262,24 @@ export const env: GuestSource = (o) =>
     o,
   );
 
+/**
+ * A guest with state: a counter in linear memory, answered as status 200+n on its n-th request
+ * (empty body), and a trap on its 3rd. Shows whether an instance is reused, recycled, or fresh.
+ */
+export const counter: GuestSource = (o) =>
+  guest((g) => {
+    const cell = g.data(new Uint8Array(4));
+    g.local('c');
+    g.local('rh');
+    return `
+    (local.set $c (i32.add (i32.load (i32.const ${cell})) (i32.const 1)))
+    (i32.store (i32.const ${cell}) (local.get $c))
+    (if (i32.eq (local.get $c) (i32.const 3)) (then unreachable))
+    (local.set $rh (call $fields.new))
+    (call $respond (local.get $outparam) (i32.add (i32.const 200) (local.get $c)) (local.get $rh))
+    (drop (call $finish))`;
+  }, o);
+
 /** Every guest by its name. */
 export const guests = {
   hello,
@@ -281,6 +299,7 @@ export const guests = {
   loop,
   stdout,
   env,
+  counter,
 } satisfies Record<string, GuestSource>;
 
 /** The name of a guest in `guests`. */

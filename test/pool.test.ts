@@ -1,0 +1,151 @@
+/**
+ * The instance pool end to end (issue 5): real `isola dev`, real guests, the pool observed through
+ * its debug log events (`pool start|evict|recycle|reject`) and the access log's `cold`/`queue_ms`.
+ */
+import { request } from 'node:http';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildGuest } from './guests/index.js';
+import { startIsola, until, writeConfig, type FunctionSpec, type Isola } from './support/server.js';
+
+let hello: string;
+let counter: string;
+let big: string;
+let isola: Isola | null = null;
+
+beforeAll(async () => {
+  hello = await buildGuest('hello');
+  counter = await buildGuest('counter');
+  big = await buildGuest('big-response');
+}, 120_000);
+
+afterEach(async () => {
+  await isola?.stop();
+  isola = null;
+});
+
+const start = async (fns: FunctionSpec[], sandboxes: Record<string, number> = {}) => {
+  const config = writeConfig(fns);
+  if (Object.keys(sandboxes).length > 0) {
+    const { appendFileSync } = await import('node:fs');
+    appendFileSync(config, '\n[sandboxes]\n' + Object.entries(sandboxes).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n');
+  }
+  isola = await startIsola(config, [], { ISOLA_LOG_LEVEL: 'debug' });
+  return isola;
+};
+const events = (i: Isola, fn: string, type: string) => i.logs().filter((l) => l.function === fn && l.event === type);
+const access = (i: Isola, id: string | null) => i.logs().find((l) => l.req_id === id && typeof l.status === 'number');
+
+describe('pre-warming and blank sandboxes', () => {
+  it('pre-warms min_warm so the first request is warm', async () => {
+    const i = await start([{ name: 'warm', wasm: hello, routes: ['/'], pool: { min_warm: 1 } }]);
+    const res = await fetch(i.url);
+    expect(res.status).toBe(200);
+    const id = res.headers.get('x-request-id');
+    await until(() => access(i, id) !== undefined, 5000, 'access log');
+    expect(access(i, id)).toMatchObject({ cold: false, queue_ms: 0 });
+    expect(events(i, 'warm', 'start')).toMatchObject([{ cold: false }]);
+  });
+
+  it('serves a min_warm = 0 function cold from a blank sandbox (no thread start)', async () => {
+    const i = await start([{ name: 'lazy', wasm: hello, routes: ['/'], pool: { min_warm: 0 } }], { blank: 2 });
+    await new Promise((r) => setTimeout(r, 500)); // let the blank sandboxes come up
+    const res = await fetch(i.url);
+    expect(res.status).toBe(200);
+    const id = res.headers.get('x-request-id');
+    await until(() => access(i, id) !== undefined, 5000, 'access log');
+    expect(access(i, id)).toMatchObject({ cold: true });
+    expect(events(i, 'lazy', 'start')).toMatchObject([{ cold: true, fromBlank: true }]);
+  });
+});
+
+describe('eviction', () => {
+  it('stops a sandbox idle past idle_timeout, down to min_warm', async () => {
+    const i = await start([{ name: 'idle', wasm: hello, routes: ['/'], pool: { min_warm: 0, idle_timeout: '200ms' } }]);
+    expect((await fetch(i.url)).status).toBe(200);
+    await until(() => events(i, 'idle', 'evict').length === 1, 5000, 'idle eviction');
+    expect(events(i, 'idle', 'evict')[0]).toMatchObject({ reason: 'idle' });
+    const res = await fetch(i.url);
+    const id = res.headers.get('x-request-id');
+    await until(() => access(i, id) !== undefined, 5000, 'access log');
+    expect(access(i, id)).toMatchObject({ cold: true });
+  });
+
+  it('evicts the least recently used idle sandbox of any function at the global cap', async () => {
+    const fns = ['a', 'b', 'c'].map((n) => ({ name: n, wasm: hello, routes: [`/${n}`], pool: { min_warm: 0 } }));
+    const i = await start(fns, { max: 2, blank: 0 });
+    for (const n of ['a', 'b']) expect((await fetch(`${i.url}/${n}`)).status).toBe(200);
+    expect((await fetch(`${i.url}/a`)).status).toBe(200); // a is now more recent than b
+    expect((await fetch(`${i.url}/c`)).status).toBe(200); // needs room: b goes
+    await until(() => i.logs().some((l) => l.event === 'evict'), 5000, 'lru eviction');
+    expect(i.logs().filter((l) => l.event === 'evict').map((l) => [l.function, l.reason])).toEqual([['b', 'lru']]);
+  });
+});
+
+describe('reuse policy', () => {
+  it.each([
+    [0, [201, 202, 500, 201, 202]],
+    [1, [201, 201, 201, 201, 201]],
+    [2, [201, 202, 201, 202, 201]],
+  ])('max_requests_per_instance = %i', async (max, want) => {
+    const i = await start([{ name: 'counter', wasm: counter, routes: ['/'], pool: { min_warm: 1, max_instances: 1, max_requests_per_instance: max } }]);
+    const got: number[] = [];
+    for (let k = 0; k < 5; k++) got.push((await fetch(i.url)).status);
+    expect(got).toEqual(want);
+  });
+});
+
+describe('load and queueing', () => {
+  it('20 concurrent requests against max_instances = 2 all complete or get 503 + Retry-After, and the pool recovers', async () => {
+    const i = await start([{
+      name: 'big', wasm: big, routes: ['/*'],
+      pool: { min_warm: 1, max_instances: 2, max_queue: 4, queue_timeout: '20s' },
+    }]);
+    const n = 8 * 1024 * 1024;
+    const results = await Promise.all(Array.from({ length: 20 }, async () => {
+      const res = await fetch(`${i.url}/?n=${n}`);
+      const body = await res.arrayBuffer();
+      return { status: res.status, len: body.byteLength, retry: res.headers.get('retry-after') };
+    }));
+    for (const r of results) {
+      if (r.status === 200) expect(r.len).toBe(n);
+      else expect(r).toMatchObject({ status: 503, retry: '1' });
+    }
+    const ok = results.filter((r) => r.status === 200).length;
+    expect(ok).toBeGreaterThanOrEqual(6); // 2 running + 4 queued at least
+    expect(results.length - ok).toBeGreaterThan(0); // the queue bound did bite
+    expect(events(i, 'big', 'start').length).toBeLessThanOrEqual(2);
+    // Recovered: a fresh request is served at once.
+    const res = await fetch(`${i.url}/?n=10`);
+    expect(res.status).toBe(200);
+  }, 60_000);
+
+  it('a client that gives up while queued leaves the queue and frees nothing twice', async () => {
+    const i = await start([{ name: 'one', wasm: big, routes: ['/*'], pool: { min_warm: 1, max_instances: 1, max_queue: 10 } }]);
+    // Occupy the only sandbox with a response the client reads slowly.
+    const slow = request(`${i.url}/?n=${64 * 1024 * 1024}`);
+    const slowDone = new Promise<void>((resolve) => {
+      slow.on('response', (res) => {
+        res.pause();
+        setTimeout(() => { res.resume(); res.on('end', resolve); }, 1000);
+      });
+    });
+    slow.end();
+    await new Promise((r) => setTimeout(r, 200));
+    // Five clients queue, then give up.
+    const quitters = Array.from({ length: 5 }, () => {
+      const req = request(`${i.url}/?n=10`);
+      req.on('error', () => {});
+      req.end();
+      return req;
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    for (const q of quitters) q.destroy();
+    await slowDone;
+    // The sandbox comes back to a queue with nobody in it: the next request is served at once.
+    const t0 = performance.now();
+    const res = await fetch(`${i.url}/?n=10`);
+    expect(res.status).toBe(200);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(events(i, 'one', 'start').length).toBe(1);
+  }, 30_000);
+});
