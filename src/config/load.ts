@@ -216,7 +216,7 @@ function resolve(raw: RawConfig, opts: ParseConfigOptions): IsolaConfig {
     functions: raw.functions.map((f) => ({
       name: f.name,
       wasm: abs(f.wasm),
-      build: f.build ? { command: f.build.command, cwd: abs(f.build.cwd ?? '.') } : null,
+      build: f.build ? resolveBuild(f.build, abs) : null,
       abi: f.abi ?? null,
       routes: f.routes.filter((r, k) => f.routes.findIndex((other) => routeIdentity(other) === routeIdentity(r)) === k),
       env: f.env,
@@ -226,6 +226,7 @@ function resolve(raw: RawConfig, opts: ParseConfigOptions): IsolaConfig {
         maxRequestBodyBytes: f.limits.max_request_body,
         maxResponseBodyBytes: f.limits.max_response_body,
         timeoutMs: f.limits.timeout,
+        cpuMs: f.limits.cpu,
         memoryBytes: f.limits.memory,
       },
       pool: {
@@ -238,6 +239,12 @@ function resolve(raw: RawConfig, opts: ParseConfigOptions): IsolaConfig {
       },
     })),
   };
+}
+
+/** The resolved `[functions.build]`: cwd made absolute, watch globs made absolute against it. */
+function resolveBuild(build: NonNullable<RawConfig['functions'][number]['build']>, abs: (p: string) => string): IsolaConfig['functions'][number]['build'] {
+  const cwd = abs(build.cwd ?? '.');
+  return { command: build.command, cwd, watch: build.watch.map((glob) => nodePath.posix.resolve(cwd.split(nodePath.sep).join('/'), glob)) };
 }
 
 /** The file as a user would name it: relative to the working directory when inside it, else absolute. */

@@ -196,6 +196,23 @@ function checkFileEntry(guestPath: string, hostPath: string): string | null {
   return null;
 }
 
+/** A `build.watch` glob: not empty, `/` as the separator, `{a,b}` groups closed and not nested. */
+function checkWatchGlob(glob: string): string | null {
+  if (glob.trim() === '') return 'a watch glob must not be empty';
+  if (glob.includes('\\')) return `watch glob ${JSON.stringify(glob)} must use "/" as the separator (no "\\")`;
+  let open = false;
+  for (const ch of glob) {
+    if (ch === '{') {
+      if (open) return `watch glob ${JSON.stringify(glob)} nests "{…}" groups, which are not supported`;
+      open = true;
+    } else if (ch === '}') {
+      if (!open) return `watch glob ${JSON.stringify(glob)} has a "}" without "{"`;
+      open = false;
+    }
+  }
+  return open ? `watch glob ${JSON.stringify(glob)} has a "{" without "}"` : null;
+}
+
 // ---- tables ---------------------------------------------------------------------------------
 
 /** Defaults for new tenants under `isola serve` (the operator may set others per tenant). */
@@ -226,12 +243,14 @@ const serverShape = {
 const buildShape = {
   command: nonEmpty(),
   cwd: nonEmpty().optional(),
+  watch: z.array(checkedString(checkWatchGlob), { error: arrayOf('glob strings such as watch = ["src/**"]') }).default([]),
 };
 
 const limitsShape = {
   max_request_body: size(GIB),
   max_response_body: size(GIB),
   timeout: duration(30_000, { positive: true }),
+  cpu: duration(10_000, { positive: true }),
   memory: memory(128 * 1024 ** 2),
 };
 

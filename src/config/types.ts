@@ -45,6 +45,8 @@ export interface LimitsConfig {
   maxResponseBodyBytes: number;
   /** Wall-clock deadline per request, ms; past it the sandbox is terminated (504 before the head). Default 30000. */
   timeoutMs: number;
+  /** CPU time of the sandbox thread per request, ms; past it the sandbox is terminated (503 before the head). Default 10000. */
+  cpuMs: number;
   /** Cap on the guest's linear memory, bytes. Default 128 MiB (134217728). */
   memoryBytes: number;
 }
@@ -80,6 +82,11 @@ export interface BuildConfig {
   command: string;
   /** Working directory of the command; absolute. Default: the config file's directory. */
   cwd: string;
+  /**
+   * What `isola dev --watch` watches: glob patterns (`*`, `**`, `?`, `{a,b}`; a plain directory
+   * means everything under it), made absolute against `cwd`. Empty (the default): not watched.
+   */
+  watch: string[];
 }
 
 export interface FunctionConfig {

@@ -92,6 +92,8 @@ export interface GuestOutcome {
   message?: string;
   /** The instance must not be reused (it trapped or exited); the sandbox makes a fresh one. */
   discard?: boolean;
+  /** CPU time the sandbox thread spent on the request, ns (see ./cpu.ts). */
+  cpuNs?: number;
   /** Overrides the status and error code the main thread answers with when nothing was sent yet. */
   status?: number;
   code?: string;
@@ -100,7 +102,7 @@ export interface GuestOutcome {
 /** Sandbox → main. One message can carry several parts, so a small response is one message. */
 export type FromSandbox =
   /** The thread is up and unbound (a blank sandbox). */
-  | { t: 'blank'; memory: number }
+  | { t: 'blank'; memory: number; tid: number }
   /** An instance is ready for a request (after bind, and after each recycle). `memory`: bytes in use (JS heap + linear memories). */
   | { t: 'ready'; memory: number }
   | { t: 'init-error'; message: string; code: string }

@@ -12,8 +12,9 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { GuestAbi } from '../config/types.js';
 import { IsolaError, type ErrorCode } from '../errors.js';
 import type { BodyMessage, FromSandbox, GuestOutcome, RequestHead, SandboxInit } from './protocol.js';
+import { ThreadClock } from './cpu.js';
 import {
-  ABORTED, AbortReason, BODY_WINDOW_BYTES, REQ_PAUSED, REQ_QUEUED, RESP_INFLIGHT, createControl, signal,
+  ABORTED, AbortReason, BODY_WINDOW_BYTES, CPU_BASE, REQ_PAUSED, REQ_QUEUED, RESP_INFLIGHT, createControl, signal, wideSlots,
 } from './shared.js';
 
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? '../../dist/sandbox/worker.js' : './worker.js', import.meta.url);
@@ -40,6 +41,8 @@ export interface SandboxSpec {
 export interface RunLimits {
   /** Wall-clock deadline, ms: past it the worker is terminated (504 before the head). */
   timeoutMs: number;
+  /** CPU-time limit, ms of the sandbox thread's CPU: past it the worker is terminated (503 before the head). */
+  cpuMs: number;
   /** Largest request body, bytes: larger gets 413 (before the head) and the guest's read fails. */
   maxRequestBodyBytes: number;
 }
@@ -58,6 +61,8 @@ export interface RunResult {
   recycling?: boolean;
   /** Guest output captured during the request. */
   log?: { stdout: string; stderr: string; dropped: number };
+  /** CPU time of the sandbox thread for this request, ns (at least up to the limit when stopped for CPU). */
+  cpuNs: number;
 }
 
 /**
@@ -77,6 +82,7 @@ const FAILURE_STATUS: Record<string, [number, ErrorCode]> = {
   'unfinished-body': [502, 'ERR_GUEST_BAD_RESPONSE'],
   crashed: [500, 'ERR_SANDBOX_CRASHED'],
   timeout: [504, 'ERR_WALL_TIMEOUT'],
+  cpu: [503, 'ERR_CPU_LIMIT'],
   'body-too-large': [413, 'ERR_REQUEST_BODY_TOO_LARGE'],
 };
 
@@ -109,6 +115,9 @@ export class Sandbox {
   idleSince = performance.now();
   /** Memory it last reported: JS heap + linear memories, bytes. */
   memory = 0;
+  /** The worker thread's Linux tid (0 when unknown). */
+  tid = 0;
+  private clock_: ThreadClock | null = null;
   private readonly worker: Worker;
   private readonly control = createControl();
   private readonly bodyPort: MessagePort;
@@ -140,6 +149,7 @@ export class Sandbox {
     switch (msg.t) {
       case 'blank':
         this.memory = msg.memory;
+        this.tid = msg.tid;
         this.state = 'blank';
         this.settle();
         return;
@@ -225,6 +235,12 @@ export class Sandbox {
     return sb;
   }
 
+  /** CPU the worker thread has used since its current request began, ns (read from the main thread). */
+  cpuInRequest(): bigint {
+    this.clock_ ??= ThreadClock.ofThread(this.tid);
+    return this.clock_.now() - wideSlots(this.control)[CPU_BASE]!;
+  }
+
   /** Calls `fn` once when the worker is gone (crash, terminate). */
   onDeath(fn: () => void): void {
     this.deathHandlers.push(fn);
@@ -234,6 +250,7 @@ export class Sandbox {
     if (this.state === 'dead') return;
     this.state = 'dead';
     this.settle(new IsolaError('ERR_SANDBOX_CRASHED', reason));
+    this.clock_?.close();
     this.run_?.fail('crashed', reason);
     for (const fn of this.deathHandlers.splice(0)) fn();
   }
@@ -305,6 +322,7 @@ class ActiveRun {
 
   start(): void {
     this.timer = setTimeout(() => this.fail('timeout', `no response within ${this.limits.timeoutMs} ms`), this.limits.timeoutMs);
+    if (this.limits.cpuMs < this.limits.timeoutMs) this.armCpuWatch(this.limits.cpuMs);
     this.res.on('close', this.onClose);
     if (this.head.bodyLength === 0) {
       this.bodyDone = true;
@@ -313,6 +331,20 @@ class ActiveRun {
     this.req.on('data', this.onData);
     this.req.on('end', this.onEnd);
   }
+
+  /**
+   * The CPU watchdog: CPU time never exceeds wall time, so the first look is `cpuMs` after the
+   * start; then again after the CPU still allowed. Past the limit the sandbox is terminated.
+   */
+  private armCpuWatch(afterMs: number): void {
+    this.cpuTimer = setTimeout(() => {
+      if (this.finished) return;
+      const used = Number(this.sandbox.cpuInRequest()) / 1e6;
+      if (used >= this.limits.cpuMs) this.fail('cpu', `CPU time limit of ${this.limits.cpuMs} ms reached`);
+      else this.armCpuWatch(Math.max(1, this.limits.cpuMs - used));
+    }, afterMs);
+  }
+  private cpuTimer: NodeJS.Timeout | null = null;
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.finished || this.bodyDone) return;
@@ -423,13 +455,14 @@ class ActiveRun {
       requestBytes: this.requestBytes,
       responseBytes: this.responseBytes,
       reusable: !outcome.discard || recycling === true,
+      cpuNs: outcome.cpuNs ?? 0,
       recycling,
       log,
     });
   }
 
   /** Ends the exchange from the main thread's side (deadline, crash, body too large). */
-  fail(kind: 'timeout' | 'crashed' | 'body-too-large', message: string): void {
+  fail(kind: 'timeout' | 'cpu' | 'crashed' | 'body-too-large', message: string): void {
     if (this.finished) return;
     const reusable = kind === 'body-too-large' ? false : false;
     if (!this.clientGone) {
@@ -440,14 +473,16 @@ class ActiveRun {
         this.status = status;
       }
     }
-    this.finish({ status: this.status, outcome: kind, message, requestBytes: this.requestBytes, responseBytes: this.responseBytes, reusable });
+    const cpuNs = kind === 'crashed' ? 0 : Number(this.sandbox.cpuInRequest());
+    this.finish({ status: this.status, outcome: kind, message, requestBytes: this.requestBytes, responseBytes: this.responseBytes, reusable, cpuNs });
     // After finish: killing re-enters fail('crashed') through the death handler, which must be a no-op.
-    if (kind === 'timeout' || kind === 'body-too-large') this.sandbox.kill();
+    if (kind !== 'crashed') this.sandbox.kill();
   }
 
   private finish(result: RunResult): void {
     this.finished = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.cpuTimer) clearTimeout(this.cpuTimer);
     this.req.off('data', this.onData);
     this.req.off('end', this.onEnd);
     this.res.off('close', this.onClose);

@@ -19,7 +19,10 @@ export const REQ_PAUSED = 2;
 export const RESP_INFLIGHT = 3;
 /** Non-zero once the request is aborted (client gone, deadline, limit); the value is an AbortReason. */
 export const ABORTED = 4;
-export const CONTROL_WORDS = 8;
+/** Words 8..15 are a BigInt64Array of four i64 slots (see CPU_BASE). */
+export const CONTROL_WORDS = 16;
+/** i64 slot 0: the sandbox thread's CPU clock (ns, /proc schedstat) when its current request began. */
+export const CPU_BASE = 0;
 
 export const enum AbortReason {
   None = 0,
@@ -36,6 +39,11 @@ export const FLUSH_BYTES = 64 << 10;
 /** Allocates a control block for one sandbox. */
 export function createControl(): Int32Array {
   return new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
+}
+
+/** The i64 slots of a control block. */
+export function wideSlots(ctl: Int32Array): BigInt64Array {
+  return new BigInt64Array(ctl.buffer, 8 * 4, 4);
 }
 
 /** Wakes the sandbox: bumps SIGNAL and notifies any waiter. Called by the main thread. */

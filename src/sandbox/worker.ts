@@ -11,6 +11,8 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
+import { ThreadClock, currentTid } from './cpu.js';
+import { CPU_BASE, wideSlots } from './shared.js';
 import { Exchange, type Post } from './exchange.js';
 import type { FromSandbox, GuestOutcome, SandboxInit, ToSandbox, RequestHead } from './protocol.js';
 import { GuestExit } from './wasi-http/cli.js';
@@ -38,6 +40,20 @@ type Glue = {
 };
 
 let init: SandboxInit | null = null;
+const clock = ThreadClock.self();
+let slots: BigInt64Array | null = null;
+
+/**
+ * CPU the thread used since the last call, ns; also publishes the new baseline in the control
+ * block, where the main thread's CPU watchdog reads it. One clock read per request: idle time
+ * between requests costs no CPU, so "since the last request ended" is "since this one began".
+ */
+function cpuSinceLast(): number {
+  const now = clock.now();
+  const used = slots ? now - slots[CPU_BASE]! : 0n;
+  if (slots) slots[CPU_BASE] = now;
+  return Number(used);
+}
 let host: WasiHttpHost | null = null;
 let handler: Handler | null = null;
 let glue: Glue | null = null;
@@ -69,6 +85,12 @@ async function instantiate(): Promise<void> {
   memories = found;
 }
 
+/** true when a linear memory cannot grow by another page: a trap now is blamed on the memory limit. */
+function atMemoryCap(): boolean {
+  const cap = init!.memoryBytes;
+  return memories.some((m) => m.buffer.byteLength + 65536 > cap);
+}
+
 /** Bytes this sandbox holds: its isolate's JS heap plus the current instance's linear memories. */
 function memoryInUse(): number {
   let n = getHeapStatistics().total_heap_size;
@@ -96,10 +118,13 @@ function runWasiHttp(head: RequestHead, recycle: boolean): boolean {
     const message = err instanceof Error ? err.message : String(err);
     outcome = err instanceof GuestExit
       ? { kind: 'exit', message, discard: true }
-      : { kind: 'trap', message: `guest trapped: ${message}`, discard: true };
+      : atMemoryCap()
+        ? { kind: 'trap', message: `memory limit of ${cfg.memoryBytes} bytes reached (guest trapped: ${message})`, discard: true, status: 503, code: 'ERR_MEMORY_LIMIT' }
+        : { kind: 'trap', message: `guest trapped: ${message}`, discard: true };
   }
   host!.end();
   const again = recycle || outcome.discard === true;
+  outcome.cpuNs = cpuSinceLast();
   ex.close(outcome, again);
   return again;
 }
@@ -111,26 +136,31 @@ const fail = (err: unknown, code: string) =>
 port.on('message', (msg: ToSandbox) => {
   if (msg.t === 'bind') {
     init = msg.init;
+    slots = wideSlots(init.control);
     host = createWasiHttpHost(init.env);
     setMaxResponseBodyBytes(init.maxResponseBodyBytes);
     chain = chain.then(instantiate).then(
-      () => post({ t: 'ready', memory: memoryInUse() }),
+      () => {
+        cpuSinceLast(); // instantiation is not charged to the first request
+        post({ t: 'ready', memory: memoryInUse() });
+      },
       (err: unknown) => fail(err, 'ERR_WASM_INVALID'),
     );
     return;
   }
   chain = chain.then(async () => {
     if (init!.abi === 'wagi') {
-      runWagiRequest(init!, msg.head, post);
+      runWagiRequest(init!, msg.head, post, cpuSinceLast);
       return;
     }
     if (runWasiHttp(msg.head, msg.recycle)) {
       handler = null;
       memories = [];
       await instantiate();
+      cpuSinceLast();
       post({ t: 'ready', memory: memoryInUse() });
     }
   }).catch((err: unknown) => fail(err, 'ERR_SANDBOX_CRASHED'));
 });
 
-post({ t: 'blank', memory: memoryInUse() });
+post({ t: 'blank', memory: memoryInUse(), tid: currentTid() });

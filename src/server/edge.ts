@@ -118,13 +118,14 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
     bodyLength: length,
   };
   const recycle = d.pool.recycleAfter(sandbox);
-  const result = await sandbox.run(head, req, res, { timeoutMs: d.limits.timeoutMs, maxRequestBodyBytes: d.limits.maxRequestBodyBytes }, recycle);
+  const result = await sandbox.run(head, req, res, { timeoutMs: d.limits.timeoutMs, cpuMs: d.limits.cpuMs, maxRequestBodyBytes: d.limits.maxRequestBodyBytes }, recycle);
   d.pool.release(sandbox);
   const ms = Math.round((performance.now() - started) * 1000) / 1000;
   if (result.log) logGuestOutput(log, id, d.key, result.log);
   const entry = {
     req_id: id, function: d.key, method: head.method, path, status: result.status, outcome: result.outcome,
     ms, req_bytes: result.requestBytes, res_bytes: result.responseBytes, queue_ms: Math.round(waitedMs * 1000) / 1000, cold,
+    cpu_ms: Math.round(result.cpuNs / 1000) / 1000,
   };
   if (result.outcome === 'ok') log.info(entry, 'request');
   else log.warn({ ...entry, err: result.message }, 'request failed');

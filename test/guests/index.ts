@@ -280,6 +280,39 @@ export const counter: GuestSource = (o) =>
     (drop (call $finish))`;
   }, o);
 
+/** Blocks 10 s on a monotonic-clock pollable (wasi:io/poll block), then responds 200 `slept`: for the wall-clock limit. */
+export const sleep: GuestSource = (o) =>
+  guest((g) => {
+    g.local('p');
+    return `
+    (local.set $p (call $clock.subscribe-duration (i64.const 10000000000)))
+    (call $pollable.block (local.get $p))
+    (call $pollable.drop (local.get $p))
+    ${replyText(g, 200, 'slept')}`;
+  }, o);
+
+/** Sends the head and `spinning\n` (flushed), then spins forever: a CPU limit hit after the head. */
+export const spinAfterHead: GuestSource = (o) =>
+  guest(
+    (g) => `
+    (call $respond (local.get $outparam) (i32.const 200) ${headers(g, TEXT_PLAIN)})
+    (drop (call $write ${g.str('spinning\n')}))
+    (drop (call $flush))
+    (loop $forever (br $forever))`,
+    o,
+  );
+
+/** Grows linear memory a page at a time until memory.grow fails, then traps (a memory bomb). */
+export const memoryBomb: GuestSource = (o) =>
+  guest(
+    () => `
+    (block $full (loop $grow
+      (br_if $full (i32.eq (memory.grow (i32.const 1)) (i32.const -1)))
+      (br $grow)))
+    unreachable`,
+    o,
+  );
+
 /** Every guest by its name. */
 export const guests = {
   hello,
@@ -300,6 +333,9 @@ export const guests = {
   stdout,
   env,
   counter,
+  sleep,
+  'spin-after-head': spinAfterHead,
+  'memory-bomb': memoryBomb,
 } satisfies Record<string, GuestSource>;
 
 /** The name of a guest in `guests`. */

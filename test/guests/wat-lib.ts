@@ -46,6 +46,9 @@ const imp = (iface: string, field: string, sig: string): CoreImport => ({ iface,
  * Signatures come from `componentEmbed({dummy: true})` + `print` of the proxy world.
  */
 export const IMPORTS: Record<string, CoreImport> = {
+  'clock.subscribe-duration': imp('wasi:clocks/monotonic-clock', 'subscribe-duration', '(param i64) (result i32)'),
+  'pollable.block': imp('wasi:io/poll', '[method]pollable.block', i(1)),
+  'pollable.drop': imp('wasi:io/poll', '[resource-drop]pollable', i(1)),
   'fields.new': imp(HTTP, '[constructor]fields', '(result i32)'),
   'fields.from-list': imp(HTTP, '[static]fields.from-list', i(3)),
   'fields.get': imp(HTTP, '[method]fields.get', i(4)),

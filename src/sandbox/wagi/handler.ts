@@ -15,7 +15,7 @@ import { CgiResponseParser } from './response.js';
 import { runWagi } from './run.js';
 
 /** Runs one WAGI request to completion (synchronously, on the sandbox thread). */
-export function runWagiRequest(init: SandboxInit, head: RequestHead, post: Post): void {
+export function runWagiRequest(init: SandboxInit, head: RequestHead, post: Post, cpuSinceLast: () => number): void {
   const module = init.modules['main.wasm'] ?? Object.values(init.modules)[0]!;
   const ex = new Exchange(head, init.control, init.bodyPort, post, init.maxLogBytes);
   let declared: number | null = null;
@@ -82,5 +82,6 @@ export function runWagiRequest(init: SandboxInit, head: RequestHead, post: Post)
     const kind: GuestOutcome['kind'] = e.code === 'ERR_GUEST_TRAP' ? 'trap' : e.code === 'ERR_GUEST_EXIT' ? 'exit' : 'bad-response';
     outcome = { kind, message: e.message, status: e.status, code: e.code };
   }
+  outcome.cpuNs = cpuSinceLast();
   ex.close(outcome);
 }
