@@ -1,31 +1,44 @@
 #!/usr/bin/env node
-// Builds the bundled JS example functions into components:
+// Builds the bundled JavaScript and TypeScript example functions into components:
 //
 //   node scripts/build-examples.mjs [--force] [name…]
 //
-// builds examples/<name>/index.js → examples/<name>/<name>.wasm for each name given, or for every
-// examples/<name>/ that has an index.js when none is. Unchanged examples are not rebuilt (see
-// build-component.mjs for the cache).
+// builds examples/<name>/index.js or examples/<name>/src/index.ts → examples/<name>/<name>.wasm
+// for each name given, or for every example folder that has one when none is. Unchanged examples
+// are not rebuilt (see build-component.mjs for the cache).
 
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { BuildError, buildComponent } from './build-component.mjs';
+import { buildComponent } from './build-component.mjs';
 
 /** The examples directory of this checkout. */
 export const EXAMPLES_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'examples');
 
+/** The entry files an example folder may have, in order of preference. */
+const ENTRIES = ['index.js', 'src/index.ts'];
+
 /**
- * Lists the JS examples: the names of the folders under examples/ that hold an index.js.
+ * The entry of example `name` (absolute path), or undefined when it has none.
+ *
+ * @param {string} name a folder under examples/
+ * @returns {string | undefined}
+ */
+export function exampleEntry(name) {
+  return ENTRIES.map((e) => join(EXAMPLES_DIR, name, e)).find((p) => existsSync(p));
+}
+
+/**
+ * Lists the JS/TS examples: the folders under examples/ that hold an index.js or src/index.ts.
  *
  * @returns {Promise<string[]>} sorted names
  */
 export async function listExamples() {
   const entries = await readdir(EXAMPLES_DIR, { withFileTypes: true });
   return entries
-    .filter((e) => e.isDirectory() && existsSync(join(EXAMPLES_DIR, e.name, 'index.js')))
+    .filter((e) => e.isDirectory() && exampleEntry(e.name) !== undefined)
     .map((e) => e.name)
     .sort();
 }
@@ -36,16 +49,14 @@ export async function listExamples() {
  * @param {string[]} [names] example names (folders under examples/)
  * @param {{ force?: boolean, log?: (line: string) => void }} [options] passed to buildComponent
  * @returns {Promise<Array<{ name: string, out: string, built: boolean, hash: string, ms: number, bytes: number }>>}
- * @throws {BuildError} for the first example that does not build (or does not exist)
+ * @throws {Error} for the first example that does not build (an IsolaError naming file and line) or does not exist
  */
 export async function buildExamples(names = [], options = {}) {
   const wanted = names.length > 0 ? names : await listExamples();
   const results = [];
   for (const name of wanted) {
-    const entry = join(EXAMPLES_DIR, name, 'index.js');
-    if (!/^[A-Za-z0-9._-]+$/.test(name) || !existsSync(entry)) {
-      throw new BuildError(entry, `no such example: ${name}`);
-    }
+    const entry = /^[A-Za-z0-9._-]+$/.test(name) ? exampleEntry(name) : undefined;
+    if (entry === undefined) throw new Error(`no such example: ${name} (expected examples/${name}/index.js or src/index.ts)`);
     const result = await buildComponent(entry, join(EXAMPLES_DIR, name, `${name}.wasm`), options);
     results.push({ name, ...result });
   }
@@ -66,11 +77,7 @@ async function main(argv) {
     );
     return 0;
   } catch (err) {
-    if (err instanceof BuildError) {
-      console.error(`build-examples: failed to build ${err.entry}:\n${err.detail}`);
-    } else {
-      console.error(`build-examples: ${err?.stack ?? err}`);
-    }
+    console.error(`build-examples: ${err?.user || !err?.stack ? (err?.message ?? err) : err.stack}`);
     return 1;
   }
 }

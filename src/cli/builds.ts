@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { FunctionConfig } from '../config/types.js';
 import { IsolaError } from '../errors.js';
 
@@ -15,7 +16,7 @@ export async function runBuilds(functions: FunctionConfig[], force: boolean, say
     if (!force && existsSync(fn.wasm)) continue;
     say(`building ${fn.name}: ${fn.build.command}`);
     const code = await new Promise<number>((resolve, reject) => {
-      const child = spawn(fn.build!.command, { cwd: fn.build!.cwd, shell: true, stdio: ['ignore', 2, 2] });
+      const child = spawn(withThisIsola(fn.build!.command), { cwd: fn.build!.cwd, shell: true, stdio: ['ignore', 2, 2] });
       child.once('error', reject);
       child.once('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
     });
@@ -28,4 +29,21 @@ export async function runBuilds(functions: FunctionConfig[], force: boolean, say
       throw new IsolaError('ERR_BUILD_FAILED', `build of "${fn.name}" succeeded but did not produce ${fn.wasm}`, { user: true, hint: 'make the build command write the `wasm` path' });
     }
   }
+}
+
+/** Quotes `arg` for a POSIX shell. */
+function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * A build command that starts with `isola ` runs this very isola (the same Node.js and CLI), so
+ * `command = "isola build src/index.ts -o fn.wasm"` works whether or not `isola` is on PATH, and
+ * builds with the SDK and componentize-js of the isola that serves it.
+ */
+export function withThisIsola(command: string): string {
+  const m = /^\s*isola(\s|$)/.exec(command);
+  if (!m) return command;
+  const cli = fileURLToPath(new URL('./main.js', import.meta.url));
+  return `${shellQuote(process.execPath)} ${shellQuote(cli)}${command.slice(m[0].length - m[1]!.length)}`;
 }

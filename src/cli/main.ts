@@ -5,9 +5,11 @@
  */
 import { Command } from 'commander';
 import { IsolaError } from '../errors.js';
+import { registerBuild } from './build.js';
 import { registerDelete } from './delete.js';
 import { registerDeploy } from './deploy.js';
 import { registerDev } from './dev.js';
+import { registerInit } from './init.js';
 import { registerFunctions } from './functions.js';
 import { registerRollback } from './rollback.js';
 import { registerServe } from './serve.js';
@@ -28,6 +30,8 @@ registerFunctions(program);
 registerVersions(program);
 registerRollback(program);
 registerDelete(program);
+registerBuild(program);
+registerInit(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof IsolaError && err.user) {
