@@ -1,0 +1,38 @@
+// Small statistics and formatting helpers for the benchmark tables.
+export function median(xs) {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+export const min = (xs) => Math.min(...xs.filter(Number.isFinite));
+export const max = (xs) => Math.max(...xs.filter(Number.isFinite));
+/** { median, min, max } of a list. */
+export const summary = (xs) => ({ median: median(xs), min: min(xs), max: max(xs), n: xs.length });
+
+export function fmtInt(n) {
+  return Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–';
+}
+export function fmtMs(us) {
+  if (!Number.isFinite(us)) return '–';
+  const ms = us / 1000;
+  return ms >= 100 ? `${ms.toFixed(0)} ms` : ms >= 10 ? `${ms.toFixed(1)} ms` : `${ms.toFixed(2)} ms`;
+}
+export function fmtMiB(bytes) {
+  return Number.isFinite(bytes) ? `${(bytes / 1048576).toFixed(0)} MiB` : '–';
+}
+export function fmtRatio(r) {
+  if (!Number.isFinite(r)) return '–';
+  return r >= 10 ? `${r.toFixed(1)}×` : r >= 0.1 ? `${r.toFixed(2)}×` : `${r.toFixed(3)}×`;
+}
+/** "median (min–max)" with a formatter. */
+export function fmtRange(s, f) {
+  if (!s || !Number.isFinite(s.median)) return '–';
+  if (s.n < 2) return f(s.median);
+  return `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
+}
+/** A Markdown table from a header row and rows of cells. */
+export function mdTable(header, rows) {
+  const line = (cells) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,222 @@
+#!/usr/bin/env node
+// isola's benchmark suite (issue 9): isola against the runtimes users would pick instead, side by
+// side in one run. Prints Markdown tables and writes bench/results/latest.json (+ latest.md).
+//
+//   npm run bench                 full run (~8 min): 10 s runs, 3 rounds, 1 GiB streaming
+//   npm run bench -- --quick      short run (~2 min): 3 s runs, 3 rounds, 256 MiB streaming
+//   options: --only hello,cold,stream  --seconds N  --rounds N  --connections N  --no-pin
+//            --isola head|dist (default head: the committed HEAD built apart from the working tree)
+//
+// Numbers drift on a shared machine: read the ratios (taken within one round), not the absolutes.
+// Benchmarks are never test assertions.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pickLoadGenerator } from './lib/load.mjs';
+import { hasTaskset, loadAvg } from './lib/proc.mjs';
+import { BENCH, BUILD, ROOT, prepare } from './lib/setup.mjs';
+import * as setup from './lib/setup.mjs';
+import { rmSync } from 'node:fs';
+import { fmtInt, fmtMiB, fmtMs, fmtRange, fmtRatio, mdTable } from './lib/stats.mjs';
+import { runHello } from './scenarios/hello.mjs';
+import { runColdStart } from './scenarios/coldstart.mjs';
+import { runStreaming } from './scenarios/streaming.mjs';
+
+function parseArgs(argv) {
+  const o = { quick: false, only: null, pin: true, isola: 'head' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => argv[++i];
+    if (a === '--quick') o.quick = true;
+    else if (a === '--no-pin') o.pin = false;
+    else if (a === '--isola') o.isola = val();
+    else if (a === '--only') o.only = new Set(val().split(','));
+    else if (a === '--seconds') o.seconds = Number(val());
+    else if (a === '--rounds') o.rounds = Number(val());
+    else if (a === '--connections') o.connections = Number(val());
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 12).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+      process.exit(0);
+    } else throw new Error(`unknown option ${a}`);
+  }
+  o.seconds ??= o.quick ? 3 : 10;
+  o.warmupSeconds = o.quick ? 1 : 3;
+  o.rounds ??= 3;
+  o.connections ??= 32;
+  o.streamBytes = o.quick ? 256 * 1048576 : 1024 * 1048576;
+  o.streamReps = 3;
+  return o;
+}
+
+const log = (line) => process.stderr.write(line + '\n');
+const sh = (cmd) => {
+  try {
+    return execFileSync('sh', ['-c', cmd], { encoding: 'utf8', cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '';
+  }
+};
+
+function machine(gen, pin) {
+  const pkg = (p) => {
+    try {
+      return JSON.parse(readFileSync(path.join(ROOT, 'node_modules', p, 'package.json'), 'utf8')).version;
+    } catch {
+      return null;
+    }
+  };
+  return {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()}`,
+    distro: sh(". /etc/os-release && echo $PRETTY_NAME"),
+    node: process.version,
+    loadGenerator: `${gen.name} ${gen.version}`,
+    workerd: sh(`${path.join(ROOT, 'node_modules/workerd/bin/workerd')} --version`),
+    jco: pkg('@bytecodealliance/jco'),
+    commit: setup.ISOLA_BUILD.commit,
+    isolaSource: setup.ISOLA_BUILD.source,
+    pinning: pin ? 'server on CPU 0, load generator on CPU 1 (taskset)' : 'none',
+  };
+}
+
+const target = (name, met, measured) => [name, measured, met === null ? 'not yet' : met ? '**met**' : '**not met**'];
+
+function helloTable(h) {
+  const rows = h.peers.map((p) => {
+    if (p.status !== 'ok') return [p.label, p.status === 'not yet' ? `not yet (${p.note})` : `error: ${p.note}`, '', '', '', '', '', ''];
+    const flag = p.non2xx || p.errors ? ` ⚠ ${p.non2xx} non-2xx, ${p.errors} errors` : '';
+    return [
+      p.label,
+      fmtRange(p.rps, fmtInt) + flag,
+      fmtRange(p.p50, fmtMs),
+      fmtRange(p.p99, fmtMs),
+      fmtRange(p.cpuPerReqUs, (x) => `${Math.round(x)}`),
+      fmtMiB(p.rssBytes),
+      p.vsNode ? fmtRange(p.vsNode, fmtRatio) : '–',
+      p.vsWorkerd ? fmtRange(p.vsWorkerd, fmtRatio) : '–',
+    ];
+  });
+  return mdTable(['server', 'req/s', 'p50', 'p99', 'server CPU µs/req', 'RSS after', '× node:http', '× workerd JS'], rows);
+}
+
+function coldTable(c) {
+  const r = (label, s) => [label, fmtRange(s, fmtMs)];
+  return mdTable(['what', 'time, median (min–max)'], [
+    r('isola start → listening, WAT hello (artifact cached)', c.startWat.listen),
+    r('isola start → first response, WAT hello (artifact cached)', c.startWat.first),
+    r('isola start → listening, JS hello (artifact cached)', c.startJs.listen),
+    r('isola start → first response, JS hello (artifact cached)', c.startJs.first),
+    r('isola start → first response, JS hello, empty artifact cache (jco transpile)', c.startJsFresh.first),
+    r('first request, never-used WAT hello, min_warm = 0 (thread start + instantiate)', c.firstWat.cold),
+    r('first request, never-used JS hello, min_warm = 0 (thread start + instantiate)', c.firstJs.cold),
+    r('warm request, same connection (reference)', c.firstWat.warm),
+    ['first request with a blank sandbox', 'not yet (issue 5: blank sandboxes)'],
+    ['deploy → first response', 'not yet (issue 4: deploy API)'],
+    ['instance creation alone, small / JS component', 'not yet (issue 5: pool metrics)'],
+  ]);
+}
+
+function streamTable(s) {
+  return mdTable(['server', 'body', 'MiB/s', 'RSS before', 'peak RSS (sampled)', 'VmHWM', 'echoed intact'], s.map((p) => [
+    p.label, fmtMiB(p.bytes), fmtRange(p.mibPerS, (x) => x.toFixed(0)), fmtMiB(p.rssBeforeBytes), fmtMiB(p.rssPeakBytes), fmtMiB(p.hwmBytes), p.ok ? 'yes' : '**no**',
+  ]));
+}
+
+function targetsTable(res, o) {
+  const h = res.hello?.peers ?? [];
+  const get = (id) => h.find((p) => p.id === id && p.status === 'ok');
+  const rows = [];
+  const wat = get('isola-wat');
+  const js = get('isola-js');
+  if (res.hello) {
+    rows.push(target('small-component hello ≥ 0.5× node:http', wat?.vsNode ? wat.vsNode.median >= 0.5 : null, wat?.vsNode ? fmtRange(wat.vsNode, fmtRatio) : '–'));
+    rows.push(target('small-component hello ahead of workerd (JS hello)', wat?.vsWorkerd ? wat.vsWorkerd.median > 1 : null, wat?.vsWorkerd ? fmtRange(wat.vsWorkerd, fmtRatio) : '–'));
+    rows.push(target('JS component ≥ 5× jco serve (reused instance)', js?.vsJco ? js.vsJco.median >= 5 : null, js?.vsJco ? fmtRange(js.vsJco, fmtRatio) : '–'));
+  }
+  if (res.cold) rows.push(['first request with a blank sandbox p50 < 5 ms', `no blank sandboxes yet; without one: ${fmtMs(res.cold.firstWat.cold.median)}`, 'not yet (issue 5)']);
+  if (res.stream) {
+    const isola = res.stream.filter((p) => p.id.startsWith('isola'));
+    const worst = Math.max(...isola.map((p) => p.rssPeakBytes));
+    const full = o.streamBytes >= 2 ** 30;
+    rows.push(target(`1 GiB echo: server RSS < 300 MB (issue 2)${full ? '' : ' — quick run streams 256 MiB'}`, isola.every((p) => p.ok) ? worst < 300e6 : false, `peak ${fmtMiB(worst)}`));
+  }
+  rows.push(['fuel metering overhead ≤ ×1.3', '–', 'not yet (issue 6)']);
+  rows.push(['noisy neighbour: light tenant p99 ≤ 2× alone', '–', 'not yet (issue 6)']);
+  return mdTable(['target', 'measured', 'status'], rows);
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const want = (s) => !o.only || o.only.has(s);
+  const gen = await pickLoadGenerator();
+  if (!gen) {
+    log('No load generator: install wrk (apt-get install wrk) or autocannon (npm install --no-save autocannon).');
+    process.exit(1);
+  }
+  const pin = o.pin && hasTaskset && os.cpus().length >= 2;
+  const serverCpus = pin ? '0' : undefined;
+  const loadCpus = pin ? '1' : undefined;
+  rmSync(path.join(BUILD, 'logs'), { recursive: true, force: true });
+  mkdirSync(path.join(BUILD, 'logs'), { recursive: true });
+  log(`isola bench: ${o.quick ? 'quick' : 'full'} run, ${o.seconds} s × ${o.rounds} rounds, ${o.connections} connections, ${gen.name}; ${pin ? 'server CPU 0, load CPU 1' : 'unpinned'}`);
+  log(`load average before: ${loadAvg().join(' ')}`);
+  log('preparing artifacts…');
+  const artifacts = await prepare({ isola: o.isola });
+  const info = machine(gen, pin);
+  log(`isola under test: ${info.commit} (${info.isolaSource})`);
+  const started = new Date();
+  const res = {};
+  if (want('hello')) {
+    log('scenario: hello throughput and latency');
+    res.hello = await runHello(artifacts, { gen, seconds: o.seconds, warmupSeconds: o.warmupSeconds, rounds: o.rounds, connections: o.connections, serverCpus, loadCpus, log });
+  }
+  if (want('cold')) {
+    log('scenario: cold start');
+    res.cold = await runColdStart(artifacts, { quick: o.quick, serverCpus, log });
+  }
+  if (want('stream')) {
+    log('scenario: body streaming');
+    res.stream = await runStreaming(artifacts, { bytes: o.streamBytes, reps: o.streamReps, serverCpus, loadCpus, log });
+  }
+  const loads = [
+    ...(res.hello?.peers.flatMap((p) => p.runs?.map((r) => r.load1) ?? []) ?? []),
+    ...(res.stream?.flatMap((p) => p.runs.map((r) => r.load1)) ?? []),
+  ];
+  const md = [
+    `## isola benchmarks — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC (${o.quick ? 'quick' : 'full'} run)`,
+    '',
+    `Machine: ${info.cpu}, ${info.cores} cores, ${info.memGiB} GiB; ${info.distro} (${info.os}); Node ${info.node}; ${info.loadGenerator}; workerd ${info.workerd}; jco ${info.jco}; isola ${info.commit} (${info.isolaSource}). Pinning: ${info.pinning}.`,
+    `Load: wrk -t1 -c${o.connections}, ${o.seconds} s per run after a ${o.warmupSeconds} s warm-up, ${o.rounds} rounds with the peers interleaved; median (min–max) over rounds; ratios taken within each round. 1-minute load average before the runs: ${loads.length ? `${Math.min(...loads)}–${Math.max(...loads)}` : '–'}.`,
+    '',
+  ];
+  if (res.hello) md.push('### Hello: throughput and latency', '', helloTable(res.hello), '');
+  if (res.cold) md.push('### Cold start', '', coldTable(res.cold), '');
+  if (res.stream) md.push('### Body streaming (POST echoed back)', '', streamTable(res.stream), '');
+  md.push('### Not yet measured', '', mdTable(['scenario', 'status'], [
+    ['metering: CPU-bound C suite (sha256, nbody, sort, fib) with and without fuel', 'not yet (issue 6)'],
+    ['noisy neighbour: light tenant p50/p99 alone and beside a CPU hog', 'not yet (issue 6)'],
+    ['density: functions deployed / kept warm within a memory budget', 'not yet (issue 5: global capacity)'],
+  ]), '');
+  if (res.cold) {
+    md.push('### Density (what can be measured today)', '', mdTable(['what', 'measured'], [
+      [`RSS growth per warm sandbox, WAT hello (${res.cold.firstWat.sandboxes} sandboxes started in one process)`, fmtMiB(res.cold.firstWat.rssPerSandboxBytes)],
+      [`RSS growth per warm sandbox, JS hello (${res.cold.firstJs.sandboxes} sandboxes)`, fmtMiB(res.cold.firstJs.rssPerSandboxBytes)],
+    ]), '');
+  }
+  md.push('### Targets', '', targetsTable(res, o), '');
+  const text = md.join('\n');
+  process.stdout.write(text + '\n');
+  const dir = path.join(BENCH, 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'latest.json'), JSON.stringify({ started: started.toISOString(), options: { ...o, only: o.only ? [...o.only] : null }, machine: info, results: res }, null, 2));
+  writeFileSync(path.join(dir, 'latest.md'), text + '\n');
+  log(`wrote bench/results/latest.json and latest.md`);
+}
+
+main().catch((e) => {
+  log(e.stack ?? String(e));
+  process.exit(1);
+});

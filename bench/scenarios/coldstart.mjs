@@ -1,0 +1,105 @@
+// Scenario 2: cold start.
+//  a) process start → `listening` → first response, for a small and a JS component, with the
+//     artifact cache warm (transpiled glue reused) and with an empty data_dir (JS: jco transpile).
+//  b) first request to a never-used function with min_warm = 0: the request pays for a worker
+//     thread start plus instantiation (isola has no blank sandboxes yet: issue 5). Several
+//     copies of the function are deployed in one process; each gets exactly one first request,
+//     sent on an already-open keep-alive connection, a moment apart.
+import http from 'node:http';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isolaConfig, startIsola } from '../lib/peers.mjs';
+import { BUILD } from '../lib/setup.mjs';
+import { loadAvg, treeRss } from '../lib/proc.mjs';
+import { summary } from '../lib/stats.mjs';
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+/** One GET on the shared keep-alive connection: { status, us }. */
+function timedGet(url) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    http
+      .get(url, { agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode, us: Number(process.hrtime.bigint() - t0) / 1000 }));
+      })
+      .on('error', reject);
+  });
+}
+
+async function startToFirstResponse(wasm, { reps, serverCpus, freshData, log, label }) {
+  const listen = [];
+  const first = [];
+  for (let i = 0; i < reps; i++) {
+    const dataDir = freshData ? path.join(BUILD, `cold-data-${i}`) : path.join(BUILD, 'sut-data');
+    if (freshData) rmSync(dataDir, { recursive: true, force: true });
+    const cfg = isolaConfig(`cold-start-${i}.toml`, [{ name: 'hello', wasm, routes: ['/hello'] }], { dataDir });
+    const t0 = performance.now();
+    const s = await startIsola(cfg, { cpus: serverCpus, stderrFile: path.join(BUILD, 'logs', `${path.basename(cfg, '.toml')}.log`) });
+    const t1 = performance.now();
+    let r;
+    let t2;
+    try {
+      r = await fetch(s.base + '/hello');
+      await r.arrayBuffer();
+      t2 = performance.now();
+    } finally {
+      await s.proc.stop();
+    }
+    if (freshData) rmSync(dataDir, { recursive: true, force: true });
+    if (r.status !== 200) throw new Error(`${label}: first response ${r.status}`);
+    listen.push((t1 - t0) * 1000);
+    first.push((t2 - t0) * 1000);
+    log(`  ${label} run ${i + 1}: listening after ${(t1 - t0).toFixed(0)} ms, first response after ${(t2 - t0).toFixed(0)} ms`);
+  }
+  return { listen: summary(listen), first: summary(first) };
+}
+
+async function firstRequests(wasm, { copies, serverCpus, log, label }) {
+  const fns = [{ name: 'warm', wasm, routes: ['/warm'], pool: { min_warm: 1 } }];
+  for (let i = 0; i < copies; i++) fns.push({ name: `f${i}`, wasm, routes: [`/f${i}`], pool: { min_warm: 0 } });
+  const cfg = isolaConfig(`cold-first-${label}.toml`, fns);
+  const s = await startIsola(cfg, { cpus: serverCpus, stderrFile: path.join(BUILD, 'logs', `${path.basename(cfg, '.toml')}.log`) });
+  const cold = [];
+  const warm = [];
+  let rssBefore;
+  let rssAfter;
+  try {
+    for (let i = 0; i < 20; i++) warm.push((await timedGet(s.base + '/warm')).us); // opens the connection, warms the path
+    await sleep(300);
+    rssBefore = treeRss(s.proc.pid);
+    for (let i = 0; i < copies; i++) {
+      await sleep(100);
+      const r = await timedGet(`${s.base}/f${i}`);
+      if (r.status !== 200) throw new Error(`${label} /f${i}: ${r.status}`);
+      cold.push(r.us);
+    }
+    await sleep(300);
+    rssAfter = treeRss(s.proc.pid);
+  } finally {
+    agent.destroy();
+    await s.proc.stop();
+  }
+  log(`  ${label}: first requests ${cold.map((u) => (u / 1000).toFixed(1)).join(', ')} ms`);
+  // Each first request left one more warm sandbox behind: the RSS growth per sandbox.
+  return { cold: summary(cold), warm: summary(warm.slice(5)), rssPerSandboxBytes: (rssAfter - rssBefore) / copies, sandboxes: copies };
+}
+
+export async function runColdStart(a, { quick, serverCpus, log }) {
+  const load1 = loadAvg()[0];
+  const reps = quick ? 3 : 5;
+  const out = { load1 };
+  // Prime the artifact cache (transpiled glue) so the "cached" rows really are.
+  for (const wasm of [a.watHello, a.jsHello]) {
+    const s = await startIsola(isolaConfig('cold-prime.toml', [{ name: 'hello', wasm, routes: ['/hello'] }]), { cpus: serverCpus });
+    await s.proc.stop();
+  }
+  out.startWat = await startToFirstResponse(a.watHello, { reps, serverCpus, log, label: 'start→first response, WAT hello' });
+  out.startJs = await startToFirstResponse(a.jsHello, { reps, serverCpus, log, label: 'start→first response, JS hello' });
+  out.startJsFresh = await startToFirstResponse(a.jsHello, { reps: quick ? 1 : 3, serverCpus, freshData: true, log, label: 'start→first response, JS hello, empty artifact cache' });
+  out.firstWat = await firstRequests(a.watHello, { copies: quick ? 5 : 10, serverCpus, log, label: 'wat' });
+  out.firstJs = await firstRequests(a.jsHello, { copies: quick ? 3 : 6, serverCpus, log, label: 'js' });
+  return out;
+}
