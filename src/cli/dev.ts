@@ -11,12 +11,14 @@ import { artifactCacheDir, Deployments } from '../server/deployments.js';
 import { startEdge } from '../server/edge.js';
 import { createLogger } from '../telemetry/log.js';
 import { runBuilds } from './builds.js';
+import { watchFunctions } from './watch.js';
 
 export interface DevOptions {
   config: string;
   port?: string;
   host?: string;
   build?: boolean;
+  watch?: boolean;
 }
 
 /** Registers `isola dev` on the program. */
@@ -28,6 +30,7 @@ export function registerDev(program: Command): void {
     .option('-p, --port <n>', 'edge port (0 picks a free one); overrides server.port')
     .option('--host <addr>', 'edge address; overrides server.host')
     .option('--build', 'run every function\'s build command first, even if its .wasm exists')
+    .option('--watch', 'rebuild a function when its [functions.build] watch files change, and swap it in without dropping requests')
     .addHelpText('after', '\nExamples:\n  isola dev\n  isola dev --config examples/isola.toml --port 0')
     .action((opts: DevOptions) => dev(opts));
 }
@@ -50,6 +53,8 @@ async function dev(opts: DevOptions): Promise<void> {
   const lines = [`listening on ${edge.url}`];
   for (const { route, target } of deployments.table.entries) lines.push(`  ${route.source} -> ${target.name} (${target.artifact.abi})`);
   process.stdout.write(lines.join('\n') + '\n');
+  const say = (line: string) => process.stderr.write(line + '\n');
+  const watcher = opts.watch ? await watchFunctions({ functions: config.functions, deployments, drainMs: config.server.drainTimeoutMs, say }) : undefined;
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -59,6 +64,7 @@ async function dev(opts: DevOptions): Promise<void> {
     const drain = config.server.drainTimeoutMs;
     const force = setTimeout(() => process.exit(1), drain + 5000);
     force.unref();
+    watcher?.close();
     await edge.close(drain);
     await deployments.close(0);
     log.flush();
