@@ -9,6 +9,7 @@ import { loadConfig } from '../config/load.js';
 import { SandboxManager } from '../pool/manager.js';
 import { artifactCacheDir, Deployments } from '../server/deployments.js';
 import { startEdge } from '../server/edge.js';
+import { schedulerFor } from '../scheduler/from-config.js';
 import { createLogger } from '../telemetry/log.js';
 import { runBuilds } from './builds.js';
 import { watchFunctions } from './watch.js';
@@ -49,7 +50,7 @@ async function dev(opts: DevOptions): Promise<void> {
   await runBuilds(config.functions, opts.build === true, (line) => process.stderr.write(line + '\n'));
   const deployments = new Deployments(artifactCacheDir(config.server.dataDir), log, new SandboxManager(config.sandboxes));
   await deployments.apply(config.functions);
-  const edge = await startEdge({ host: config.server.host, port: config.server.port, deployments, log });
+  const edge = await startEdge({ host: config.server.host, port: config.server.port, deployments, log, scheduler: schedulerFor(config) });
   const lines = [`listening on ${edge.url}`];
   for (const { route, target } of deployments.table.entries) lines.push(`  ${route.source} -> ${target.name} (${target.artifact.abi})`);
   process.stdout.write(lines.join('\n') + '\n');

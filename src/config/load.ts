@@ -208,6 +208,17 @@ function resolve(raw: RawConfig, opts: ParseConfigOptions): IsolaConfig {
         maxFunctions: raw.server.tenant_limits.max_functions,
       },
     },
+    scheduler: {
+      slots: raw.scheduler.slots,
+      halfLifeMs: raw.scheduler.half_life,
+      maxWaitMs: raw.scheduler.max_wait,
+    },
+    tenants: Object.fromEntries(Object.entries(raw.tenants).map(([name, t]) => [name, {
+      cpuBudgetMsPerSec: t.cpu_budget < 0 ? null : t.cpu_budget,
+      burstMs: t.burst,
+      weight: t.weight,
+      overBudget: t.over_budget,
+    }])),
     sandboxes: {
       max: raw.sandboxes.max,
       memoryBytes: raw.sandboxes.memory,
@@ -215,6 +226,7 @@ function resolve(raw: RawConfig, opts: ParseConfigOptions): IsolaConfig {
     },
     functions: raw.functions.map((f) => ({
       name: f.name,
+      tenant: f.tenant ?? null,
       wasm: abs(f.wasm),
       build: f.build ? resolveBuild(f.build, abs) : null,
       abi: f.abi ?? null,

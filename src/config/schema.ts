@@ -263,6 +263,21 @@ const poolShape = {
   queue_timeout: duration(10_000),
 };
 
+/** A tenant's share of the CPU (`[tenants.<name>]`; under `isola serve` the operator sets these per tenant). */
+const tenantShape = {
+  cpu_budget: duration(-1),
+  burst: duration(1000),
+  weight: integer(1, 1, 1000),
+  over_budget: z.enum(['reject', 'wait']).default('reject'),
+};
+
+/** How guests share the CPU. */
+const schedulerShape = {
+  slots: integer(0, 0, 4096, ' (0 = one per CPU core)'),
+  half_life: duration(1000, { positive: true }),
+  max_wait: duration(30_000),
+};
+
 /** All sandboxes of the process together (the global pool). */
 const sandboxesShape = {
   max: integer(64, 1, Number.MAX_SAFE_INTEGER),
@@ -272,6 +287,7 @@ const sandboxesShape = {
 
 const functionShape = {
   name: checkedString(checkFunctionName),
+  tenant: checkedString(checkFunctionName).optional(),
   wasm: nonEmpty(),
   abi: z.enum(['wasi-http', 'wagi']).optional(),
   routes: z.array(checkedString(checkRoute), { error: arrayOf('route strings such as routes = ["/hello", "/hello/*"]') }).min(1, { error: 'at least one route is required, e.g. routes = ["/hello/*"]' }),
@@ -286,6 +302,8 @@ const functionShape = {
 const rootShape = {
   server: z.strictObject(serverShape).prefault({}),
   sandboxes: z.strictObject(sandboxesShape).prefault({}),
+  scheduler: z.strictObject(schedulerShape).prefault({}),
+  tenants: z.record(checkedString(checkFunctionName), z.strictObject(tenantShape)).default({}),
   functions: z
     .array(z.strictObject(functionShape), {
       error: (iss) =>
@@ -315,6 +333,7 @@ export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
   'functions.limits': Object.keys(limitsShape),
   'functions.pool': Object.keys(poolShape),
   sandboxes: Object.keys(sandboxesShape),
+  scheduler: Object.keys(schedulerShape),
 };
 
 const TYPE_NAMES: Record<string, string> = {

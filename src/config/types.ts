@@ -67,6 +67,28 @@ export interface PoolConfig {
   queueTimeoutMs: number;
 }
 
+/** How guests share the CPU (scheduler/). */
+export interface SchedulerConfig {
+  /** Guests running at once before tenants queue for a run slot; 0 (the default) = one per CPU core. */
+  slots: number;
+  /** Half-life of the recent-CPU score that orders waiting tenants, ms. Default 1000. */
+  halfLifeMs: number;
+  /** Longest wait for a run slot (then 503) or a budget refill (then 429), ms. Default 30000. */
+  maxWaitMs: number;
+}
+
+/** One tenant's share of the CPU. */
+export interface TenantConfig {
+  /** ms of CPU per second of wall time the tenant may use (token-bucket rate), or null for no budget. */
+  cpuBudgetMsPerSec: number | null;
+  /** CPU ms the tenant may save up and spend at once. Default 1000. */
+  burstMs: number;
+  /** Share weight among tenants waiting for run slots. Default 1. */
+  weight: number;
+  /** Over budget: "reject" with 429 + Retry-After (default), or "wait" for the refill. */
+  overBudget: 'reject' | 'wait';
+}
+
 /** The global pool: all sandboxes of the process together. */
 export interface SandboxesConfig {
   /** Most live sandboxes (worker threads), blank ones included. Default 64. */
@@ -92,6 +114,8 @@ export interface BuildConfig {
 export interface FunctionConfig {
   /** Unique name: lowercase letters, digits and '-', starting with a letter, at most 63 chars. */
   name: string;
+  /** The tenant it belongs to under `isola dev` (null = "default"); CPU budgets and fair shares are per tenant. */
+  tenant: string | null;
   /** Absolute path of the function's `.wasm` (component or core module). */
   wasm: string;
   /** Optional build step run by `isola dev` when `wasm` is missing (or with `--build`). */
@@ -114,6 +138,9 @@ export interface IsolaConfig {
   /** Absolute path of the config file this came from (null when built in code). */
   path: string | null;
   server: ServerConfig;
+  scheduler: SchedulerConfig;
+  /** CPU shares of tenants by name (`isola dev`; under `isola serve` the store holds them). */
+  tenants: Record<string, TenantConfig>;
   sandboxes: SandboxesConfig;
   functions: FunctionConfig[];
 }

@@ -94,7 +94,8 @@ export class SandboxManager {
     victim.pool.evict(victim.sandbox);
     this.stats.lruEvictions++;
     this.forget(victim.sandbox);
-    void victim.sandbox.terminate();
+    // Stop it after the caller's bookkeeping: its death handlers re-enter pools (capacity freed).
+    queueMicrotask(() => void victim.sandbox.terminate());
     return true;
   }
 

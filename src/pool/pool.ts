@@ -218,7 +218,19 @@ export class FunctionPool {
     if (i >= 0) this.waiters.splice(i, 1);
   }
 
+  private growing = false;
+
   private grow(): void {
+    if (this.growing) return; // reserve() may evict, and an eviction re-enters through onCapacity
+    this.growing = true;
+    try {
+      this.growLoop();
+    } finally {
+      this.growing = false;
+    }
+  }
+
+  private growLoop(): void {
     while (
       !this.closed &&
       shouldGrow({

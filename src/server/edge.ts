@@ -5,6 +5,7 @@
  * `RESPONSE_ALREADY_SENT`), which keeps the hot path short and gives real backpressure.
  */
 import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
@@ -14,6 +15,7 @@ import { IsolaError, toIsolaError } from '../errors.js';
 import type { RequestHead } from '../sandbox/protocol.js';
 import { sendError } from '../sandbox/sandbox.js';
 import type { Logger } from '../telemetry/log.js';
+import { Scheduler } from '../scheduler/scheduler.js';
 import type { Deployments } from './deployments.js';
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -37,13 +39,13 @@ function bodyLength(req: IncomingMessage): number {
 }
 
 /** Builds the edge Hono app over the live deployments. */
-export function createEdgeApp(deployments: Deployments, log: Logger): Hono<{ Bindings: HttpBindings }> {
+export function createEdgeApp(deployments: Deployments, log: Logger, scheduler: Scheduler = defaultScheduler()): Hono<{ Bindings: HttpBindings }> {
   const app = new Hono<{ Bindings: HttpBindings }>();
   let inflight = 0;
   app.all('*', async (c) => {
     inflight++;
     try {
-      await dispatch(c.env.incoming, c.env.outgoing, deployments, log);
+      await dispatch(c.env.incoming, c.env.outgoing, deployments, log, scheduler);
     } finally {
       inflight--;
     }
@@ -53,7 +55,12 @@ export function createEdgeApp(deployments: Deployments, log: Logger): Hono<{ Bin
   return app;
 }
 
-async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: Deployments, log: Logger): Promise<void> {
+/** A scheduler with one run slot per core, no budgets, equal weights. */
+export function defaultScheduler(): Scheduler {
+  return new Scheduler({ slots: availableParallelism() });
+}
+
+async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: Deployments, log: Logger, scheduler: Scheduler): Promise<void> {
   const started = performance.now();
   const given = req.headers['x-request-id'];
   const id = typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
@@ -72,6 +79,18 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
   if (length > d.limits.maxRequestBodyBytes) {
     sendError(res, 413, 'ERR_REQUEST_BODY_TOO_LARGE', `request body of ${length} bytes is over the ${d.limits.maxRequestBodyBytes}-byte limit`, id, { connection: 'close' });
     log.info({ req_id: id, function: d.key, method: req.method, path, status: 413 }, 'request body too large');
+    return;
+  }
+  const tenant = d.tenant ?? d.config.tenant ?? 'default';
+  // Admission: the tenant's CPU budget (429 + Retry-After when in debt, or a wait when configured).
+  try {
+    const refill = scheduler.checkBudget(tenant);
+    if (refill) await refill;
+  } catch (err) {
+    const e = toIsolaError(err);
+    const retry = String((e.details?.retryAfter as number | undefined) ?? 1);
+    sendError(res, e.status, e.code, e.message, id, { 'retry-after': retry });
+    log.warn({ req_id: id, tenant, function: d.name, status: e.status, code: e.code }, 'over budget');
     return;
   }
   let sandbox = d.pool.tryAcquire();
@@ -117,13 +136,26 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
     route: match.route.source,
     bodyLength: length,
   };
+  // A run slot, shared fairly between tenants (least recent CPU first).
+  const slot = scheduler.enter(tenant);
+  if (slot) {
+    try {
+      await slot;
+    } catch (err) {
+      d.pool.release(sandbox);
+      const e = toIsolaError(err);
+      sendError(res, e.status, e.code, e.message, id, { 'retry-after': '1' });
+      return;
+    }
+  }
   const recycle = d.pool.recycleAfter(sandbox);
   const result = await sandbox.run(head, req, res, { timeoutMs: d.limits.timeoutMs, cpuMs: d.limits.cpuMs, maxRequestBodyBytes: d.limits.maxRequestBodyBytes }, recycle);
   d.pool.release(sandbox);
+  scheduler.leave(tenant, result.cpuNs);
   const ms = Math.round((performance.now() - started) * 1000) / 1000;
   if (result.log) logGuestOutput(log, id, d.key, result.log);
   const entry = {
-    req_id: id, function: d.key, method: head.method, path, status: result.status, outcome: result.outcome,
+    req_id: id, tenant, function: d.key, method: head.method, path, status: result.status, outcome: result.outcome,
     ms, req_bytes: result.requestBytes, res_bytes: result.responseBytes, queue_ms: Math.round(waitedMs * 1000) / 1000, cold,
     cpu_ms: Math.round(result.cpuNs / 1000) / 1000,
   };
@@ -140,8 +172,8 @@ function logGuestOutput(log: Logger, id: string, fn: string, out: { stdout: stri
 }
 
 /** Starts the edge listener on host:port (0 = a free port). Rejects when the address is taken. */
-export function startEdge(options: { host: string; port: number; deployments: Deployments; log: Logger }): Promise<EdgeServer> {
-  const app = createEdgeApp(options.deployments, options.log);
+export function startEdge(options: { host: string; port: number; deployments: Deployments; log: Logger; scheduler?: Scheduler }): Promise<EdgeServer> {
+  const app = createEdgeApp(options.deployments, options.log, options.scheduler);
   const server = createAdaptorServer({ fetch: app.fetch, autoCleanupIncoming: false, overrideGlobalObjects: false }) as Server;
   server.keepAliveTimeout = 5_000;
   return new Promise((resolve, reject) => {
