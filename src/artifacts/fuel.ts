@@ -236,6 +236,13 @@ interface Label {
   hits: number;
 }
 
+/** A loop whose header check can go if one of `callees`, called on every iteration, checks at its entry. */
+interface PendingLoop {
+  loop: Ptr;
+  cost: number;
+  callees: Ptr[];
+}
+
 interface PendingFunction {
   func: Ptr;
   name: Ptr;
@@ -244,6 +251,7 @@ interface PendingFunction {
   fuel: number;
   callees: Ptr[];
   needsEntryCheck: boolean;
+  loops: PendingLoop[];
 }
 
 const u = (n: number): string => ID_NAME.get(n) ?? `#${n}`;
@@ -264,6 +272,8 @@ class Instrumenter {
   private lastMin = NO_TARGET; // smallest label depth a visited expression may branch to (-1: leaves the function)
   private callees: Ptr[] = [];
   private recursive = false; // calls indirectly or calls an import
+  private loop: { region: Region; callees: Ptr[] } | null = null; // innermost loop being visited
+  private loops: PendingLoop[] = [];
 
   constructor(m: binaryen.Module, global: string, mergeLimit: number, bulkShift: number) {
     this.m = m;
@@ -352,6 +362,7 @@ class Instrumenter {
       case ID.Call: {
         const target = callGetTarget(e);
         this.callees.push(target);
+        if (this.loop && this.loop.region === r) this.loop.callees.push(target); // runs on every iteration
         return this.visitCall(e, depth, r, CALL_OPS, null, callIsReturn(e) !== 0);
       }
       case ID.CallIndirect:
@@ -512,12 +523,18 @@ class Instrumenter {
     const prev = this.enterLabel(name, depth);
     const body = loopGetBody(e);
     const region: Region = { cost: 0 };
+    const outer = this.loop;
+    const ctx = { region, callees: [] as Ptr[] };
+    this.loop = ctx;
     const n = this.visit(body, depth + 1, region);
+    this.loop = outer;
     if (n !== body) loopSetBody(e, n);
     const min = this.lastMin;
     const label = this.leaveLabel(name, prev);
     if (label && label.hits > 0) {
-      loopSetBody(e, this.prepend(this.charge(region.cost, true), loopGetBody(e)));
+      // Decided in finish(): the check goes if a callee called on every iteration checks anyway.
+      if (ctx.callees.length > 0) this.loops.push({ loop: e, cost: region.cost, callees: ctx.callees });
+      else loopSetBody(e, this.prepend(this.charge(region.cost, true), loopGetBody(e)));
     } else {
       r.cost += region.cost; // no back edge: runs once, like a block
     }
@@ -638,21 +655,31 @@ class Instrumenter {
     this.labels = new Map();
     this.callees = [];
     this.recursive = false;
+    this.loop = null;
+    this.loops = [];
     const entry: Region = { cost: 0 };
     const body = funcGetBody(func);
     const n = this.visit(body, 0, entry);
     this.stats.functions++;
     return {
       func, name: funcGetName(func), body: n, entryCost: entry.cost, fuel: this.fuel,
-      callees: this.callees, needsEntryCheck: this.recursive,
+      callees: this.callees, needsEntryCheck: this.recursive, loops: this.loops,
     };
   }
 
-  /** Wraps a function's body: load the counter, pay the entry region (checked if it may recurse), run, store. */
-  finish(p: PendingFunction, check: boolean): void {
+  /**
+   * Wraps a function's body: load the counter, pay the entry region (checked if it may recurse),
+   * run, store. Adds the loop headers left pending; `checks(name)` says whether a function checks at entry.
+   */
+  finish(p: PendingFunction, check: boolean, checks: (name: Ptr) => boolean): void {
     const m = this.m;
     this.func = p.func;
     this.fuel = p.fuel;
+    for (const l of p.loops) {
+      const elide = l.callees.some(checks);
+      if (elide && l.cost === 0) continue;
+      loopSetBody(l.loop, this.prepend(this.charge(l.cost, !elide), loopGetBody(l.loop)));
+    }
     const pre = [this.load()];
     if (p.entryCost > 0 || check) pre.push(this.charge(p.entryCost, check));
     const results = funcGetResults(p.func);
@@ -817,10 +844,14 @@ export function instrumentFuelWithStats(bytes: Uint8Array, opts: FuelOptions = {
       else imported.add(funcGetName(f));
     }
     const cyclic = onCycles(pending);
-    pending.forEach((p, i) => {
+    const checked = new Set<Ptr>();
+    const checks = pending.map((p, i) => {
       const check = cyclic[i]! || p.needsEntryCheck || p.callees.some((c) => imported.has(c));
-      ins.finish(p, check);
+      if (check) checked.add(p.name);
+      return check;
     });
+    const checksAtEntry = (name: Ptr): boolean => checked.has(name);
+    pending.forEach((p, i) => ins.finish(p, checks[i]!, checksAtEntry));
     const t2 = performance.now();
 
     const keepNames = hasCustomSection(bytes, 'name');
