@@ -2,8 +2,11 @@
  * The SDK's helpers (sdk/src/index.ts) are plain Web API code: run them under Node's own
  * Request/Response/ReadableStream here, as they run inside the guest.
  */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defineHandler, html, json, sleep, stream, text } from '../sdk/src/index.ts';
+import { ROOT } from './support/server.js';
 
 describe('@isola/sdk helpers', () => {
   it('json() serialises with a JSON content type, keeping init', async () => {
@@ -60,4 +63,12 @@ describe('@isola/sdk helpers', () => {
     const handler = { fetch: () => new Response('x') };
     expect(defineHandler(handler)).toBe(handler);
   });
+});
+
+describe('types', () => {
+  it.each(['sdk', 'examples'])('%s type-checks (tsc -p %s)', (project) => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, project)], { encoding: 'utf8' });
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  }, 60_000);
 });

@@ -175,6 +175,34 @@ describe('Response', () => {
   });
 });
 
+describe('Workers example patterns', () => {
+  it('streams a TransformStream written by a task that outlives the handler', async () => {
+    expect(await (await get('/transform')).text()).toBe('part 0\npart 1\npart 2\n');
+  });
+
+  it('redirects with Response.redirect', async () => {
+    const res = await get('/redirect', { redirect: 'manual' });
+    expect(res.status).toBe(301);
+    expect(res.headers.get('location')).toBe(`${base}/request?from=redirect`);
+  });
+
+  it('copies a response and alters its headers', async () => {
+    const res = await get('/modify');
+    expect(res.headers.get('x-added')).toBe('yes');
+    expect(res.headers.get('x-original')).toBeNull();
+    expect(await res.text()).toBe('original body\n');
+  });
+
+  it('answers a CORS preflight and the request after it', async () => {
+    const pre = await get('/cors', { method: 'OPTIONS', headers: { origin: 'https://a.test', 'access-control-request-method': 'POST' } });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-methods')).toBe('GET,POST,OPTIONS');
+    const res = await get('/cors', { headers: { origin: 'https://a.test' } });
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(await res.json()).toEqual({ cors: true });
+  });
+});
+
 describe('URL, encoding, crypto', () => {
   it('parses and serialises URL and URLSearchParams as the WHATWG URL standard says', async () => {
     const res = await get('/url?x=%20y&z');

@@ -150,6 +150,38 @@ async function route(request: Request, env: Env, ctx: { waitUntil(p: Promise<unk
       return json(Object.fromEntries(['Request', 'Response', 'Headers', 'ReadableStream', 'WritableStream', 'TransformStream', 'TextEncoder', 'TextDecoder', 'URL', 'URLSearchParams', 'crypto', 'console', 'fetch', 'setTimeout', 'clearTimeout', 'queueMicrotask', 'structuredClone', 'atob', 'btoa', 'AbortController', 'Blob', 'FormData', 'performance'].map((n) => [n, typeof (globalThis as Record<string, unknown>)[n]])));
     case '/headers/hop':
       return new Response('hop\n', { headers: { connection: 'close', 'keep-alive': 'timeout=5', 'x-kept': 'yes' } });
+    // Patterns from Workers' examples, unmodified in spirit:
+    case '/transform': {
+      // Stream a body written by a task that keeps running after the handler returned.
+      const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+      const writer = writable.getWriter();
+      void (async () => {
+        for (let i = 0; i < 3; i++) {
+          await writer.write(encoder.encode(`part ${i}\n`));
+          await sleep(30);
+        }
+        await writer.close();
+      })();
+      return new Response(readable, { headers: { 'content-type': 'text/plain' } });
+    }
+    case '/redirect':
+      return Response.redirect(`${url.origin}/request?from=redirect`, 301);
+    case '/modify': {
+      // "Alter headers": copy a response, then change its headers.
+      const original = new Response('original body\n', { headers: { 'x-original': '1' } });
+      const copy = new Response(original.body, original);
+      copy.headers.set('x-added', 'yes');
+      copy.headers.delete('x-original');
+      return copy;
+    }
+    case '/cors':
+      if (request.method === 'OPTIONS') {
+        return new Response(null, {
+          status: 204,
+          headers: { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'GET,POST,OPTIONS', 'access-control-max-age': '86400' },
+        });
+      }
+      return json({ cors: true }, { headers: { 'access-control-allow-origin': '*' } });
     case '/form': {
       const form = await request.formData();
       return json([...form].map(([k, v]) => [k, typeof v === 'string' ? v : 'file']));
