@@ -142,9 +142,10 @@ describe('deploys under load', () => {
         statuses.set(key, (statuses.get(key) ?? 0) + 1);
       }
     };
-    const clients = [hammer(), hammer(), hammer(), hammer()];
+    // One sandbox per version and six clients: requests are always queued on the version being replaced.
+    const clients = Array.from({ length: 6 }, hammer);
     for (let i = 0; i < 6; i++) {
-      const r = await alice.deploy('alice', 'hello', { version: (i % 2) + 1 });
+      const r = await alice.deploy('alice', 'hello', { version: (i % 2) + 1, pool: { min_warm: 1, max_instances: 1 } });
       expect(r.status).toBe(201);
       await new Promise((res) => setTimeout(res, 30));
     }

@@ -97,7 +97,7 @@ export class Deployments {
     const old = next.get(d.key);
     next.set(d.key, d);
     this.swap(next);
-    return old && old !== d ? old.pool.close(drainMs) : Promise.resolve();
+    return old && old !== d ? retire(old, drainMs) : Promise.resolve();
   }
 
   /**
@@ -110,7 +110,7 @@ export class Deployments {
     const next = new Map(this.live);
     next.delete(key);
     this.swap(next);
-    await old.pool.close(drainMs);
+    await retire(old, drainMs);
     return true;
   }
 
@@ -185,6 +185,18 @@ export class Deployments {
     await Promise.all(old.map((d) => d.pool.close(drainMs)));
     await this.manager.close();
   }
+}
+
+/**
+ * Stops a deployment the route table no longer points at. Requests that matched it before the
+ * swap and are queued for a sandbox are still served by it (closing the pool at once would fail
+ * them with 503 ERR_SHUTTING_DOWN in the middle of a deploy); once its queue is empty, the pool
+ * drains its running requests for what is left of `drainMs` and stops.
+ */
+async function retire(old: Deployment, drainMs: number): Promise<void> {
+  const deadline = Date.now() + drainMs;
+  while (old.pool.snapshot().waiting > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  await old.pool.close(Math.max(0, deadline - Date.now()));
 }
 
 /** Where prepared artifacts are cached under a data directory. */
