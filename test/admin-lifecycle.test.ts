@@ -131,6 +131,39 @@ describe('hosts and routes across tenants', () => {
   });
 });
 
+describe('tenants', () => {
+  it('deleting a tenant stops its functions at once and revokes its tokens', async () => {
+    const dave = new Api(server.admin, await op.createTenant('dave'));
+    expect((await dave.upload('dave', 'site', guests.v1!)).status).toBe(201);
+    expect((await dave.deploy('dave', 'site', { routes: ['/*'], ...noWarm })).status).toBe(201);
+    expect((await get('dave.localhost', '/')).status).toBe(200);
+    expect((await op.req('DELETE', '/v1/tenants/dave')).status).toBe(200);
+    expect((await get('dave.localhost', '/')).status).toBe(404);
+    expect((await dave.req('GET', '/v1/whoami')).status).toBe(401);
+    expect((await op.req('DELETE', '/v1/tenants/dave')).json.error.code).toBe('ERR_TENANT_NOT_FOUND');
+  });
+
+  it('refuses a second tenant of the same name, and names that are not DNS labels', async () => {
+    expect((await op.req('POST', '/v1/tenants', { name: 'alice' })).json.error.code).toBe('ERR_TENANT_EXISTS');
+    for (const name of ['Alice', 'a_b', 'ends-', '1abc', '']) {
+      const r = await op.req('POST', '/v1/tenants', { name });
+      expect(r.status, name).toBe(400);
+      expect(r.json.error.code).toBe('ERR_BAD_REQUEST');
+    }
+  });
+});
+
+describe('isola serve start-up', () => {
+  it('refuses to start without an operator token, or on a data directory another server uses', () => {
+    const noToken = cli(['serve', '--port', '0', '--admin-port', '0', '--data-dir', tempDataDir()], { ISOLA_OPERATOR_TOKEN: '' });
+    expect(noToken.status).toBe(1);
+    expect(noToken.stderr).toMatch(/error\[ERR_CONFIG_INVALID\]: no operator token.*\nhint: set ISOLA_OPERATOR_TOKEN/);
+    const second = cli(['serve', '--port', '0', '--admin-port', '0', '--data-dir', dataDir], { ISOLA_OPERATOR_TOKEN: OPERATOR });
+    expect(second.status).toBe(1);
+    expect(second.stderr).toMatch(/another isola serve \(pid \d+\) is using/);
+  });
+});
+
 describe('deploys under load', () => {
   it('never serves a missing route or anything but one of the two versions while switching', async () => {
     const statuses = new Map<string, number>();
@@ -223,6 +256,6 @@ describe('restart', () => {
     const audit = await op.req('GET', '/v1/audit?limit=1000');
     const actions = audit.json.entries.map((e: { action: string }) => e.action);
     expect(actions).toContain('tenant.delete');
-    expect(actions.filter((a: string) => a === 'tenant.create').length).toBe(3);
+    expect(actions.filter((a: string) => a === 'tenant.create').length).toBe(4); // alice, bob, dave, carol
   });
 });

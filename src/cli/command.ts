@@ -29,6 +29,8 @@ export interface CommandSpec<O> {
   name: string;
   /** One line, shown in the parent's command list. */
   summary: string;
+  /** For a noun-verb name: the noun command's one-line description (first definition wins). */
+  group?: string;
   args?: ArgSpec[];
   options?: OptionSpec[];
   /** Shell lines shown under "Examples:" in help. */
@@ -42,7 +44,7 @@ export function defineCommand<O>(program: Command, spec: CommandSpec<O>): Comman
   const words = spec.name.split(' ');
   let parent = program;
   for (const noun of words.slice(0, -1)) {
-    parent = parent.commands.find((c) => c.name() === noun) ?? parent.command(noun).description(`${noun} commands`);
+    parent = parent.commands.find((c) => c.name() === noun) ?? parent.command(noun).description(spec.group ?? `${noun} commands`);
   }
   const cmd = parent.command(words[words.length - 1]!).description(spec.summary);
   for (const a of spec.args ?? []) cmd.argument(a.syntax, a.description);
@@ -53,7 +55,7 @@ export function defineCommand<O>(program: Command, spec: CommandSpec<O>): Comman
     if (o.repeatable) opt.argParser((value: string, prev: string[] | undefined) => [...(prev ?? []), value]);
     cmd.addOption(opt);
   }
-  cmd.addHelpText('after', `\nExamples:\n${spec.examples.map((e) => `  ${e}`).join('\n')}`);
+  cmd.addHelpText('after', `\nExamples:\n${spec.examples.map((e) => `  ${e}\n`).join('')}`);
   cmd.action(async (...params: unknown[]) => {
     const command = params[params.length - 1] as Command;
     const positional = params.slice(0, -2).flat().map(String);

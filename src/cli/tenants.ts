@@ -22,6 +22,7 @@ interface CreateOptions extends ClientOptions {
 export function registerTenants(program: Command): void {
   defineCommand<CreateOptions>(program, {
     name: 'tenants create',
+    group: 'manage tenants (operator token): create, list, delete',
     summary: 'create a tenant and print its API token (shown once)',
     args: [{ syntax: '<name>', description: 'tenant name: a DNS label (lowercase letters, digits, "-"); its default host is <name>.<base_domain>' }],
     options: [
