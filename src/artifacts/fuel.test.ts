@@ -301,6 +301,57 @@ describe('module shapes', () => {
     expect(m.used()).toBe(total); // $inc and $dbl cost the same
   });
 
+  it('passes the counter through private functions (void, single and multi-value results, tail of a chain)', async () => {
+    const src = `
+      (module
+        (global $acc (mut i32) (i32.const 0))
+        (func $bump (param i32) (global.set $acc (i32.add (global.get $acc) (local.get 0))))
+        (func $pair (param i32) (result i32 i32) (local $k i32)
+          (local.set $k (i32.mul (local.get 0) (i32.const 3)))
+          (if (i32.gt_u (local.get 0) (i32.const 100)) (then (return (local.get $k) (i32.const 1))))
+          (local.get $k) (i32.const 0))
+        (func $sum (param $n i32) (result i32) (local $i i32) (local $s i32)
+          (loop $l
+            (call $bump (local.get $i))
+            (local.set $s (i32.add (local.get $s) (call $pair (local.get $i)) (i32.add)))
+            (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))
+          (local.get $s))
+        (func (export "run") (param i32) (result i32)
+          (i32.add (call $sum (local.get 0)) (global.get $acc))))`;
+    const bytes = wat(src);
+    const { bytes: metered, stats } = instrumentFuelWithStats(bytes, { validate: true });
+    expect(stats.privateFunctions).toBe(3);
+    for (const n of [1, 50, 200]) {
+      const runs = await fuelPerRun(metered, 'run', [n], 3);
+      expect(new Set(runs).size).toBe(1);
+      const { instance } = await WebAssembly.instantiate(bytes as Uint8Array<ArrayBuffer>); // $acc is state
+      const m = await meter(metered);
+      expect(exportsOf(m.instance).run!(n)).toBe(exportsOf(instance).run!(n));
+    }
+    const [small] = await fuelPerRun(metered, 'run', [100], 1);
+    const [large] = await fuelPerRun(metered, 'run', [200], 1);
+    expect(large!).toBeGreaterThan(small!);
+    const short = await meter(metered, {}, small! / 2n);
+    expect(() => exportsOf(short.instance).run!(100)).toThrow(WebAssembly.RuntimeError);
+    expect(short.fuel.value).toBeLessThan(0n); // the trap wrote the private counter back
+  });
+
+  it('keeps the signature of a function used as a value (ref.func in code)', async () => {
+    const bytes = wat(`
+      (module
+        (type $t (func (result i32)))
+        (table $tab 1 funcref)
+        (elem declare func $seven)
+        (func $seven (result i32) (i32.const 7))
+        (func (export "go") (result i32)
+          (table.set $tab (i32.const 0) (ref.func $seven))
+          (call_indirect $tab (type $t) (i32.const 0))))`);
+    const { bytes: metered, stats } = instrumentFuelWithStats(bytes, { validate: true });
+    expect(stats.privateFunctions).toBe(0);
+    const m = await meter(metered);
+    expect(exportsOf(m.instance).go!()).toBe(7);
+  });
+
   // Node 20's V8 has no multi-memory, so modules using it are rejected before binaryen sees them.
   it('handles bulk memory, reference types and multi-value', async () => {
     const bytes = wat(`

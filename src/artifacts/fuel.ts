@@ -21,7 +21,7 @@
  * A start function runs during instantiation and is metered like any other function, so set the
  * value before instantiating. The global is exact (up to date) whenever control is outside the
  * guest: after an export returns, during every call the guest makes to an import (so also at WASI
- * `proc_exit`), and after an out-of-fuel trap. After any other trap (out-of-bounds access, stack
+ * `proc_exit`), and after an out-of-fuel trap (the trapping function writes it back first). After any other trap (out-of-bounds access, stack
  * overflow, `unreachable` in guest code) the count may miss the trapping function's work since its
  * last call; a trapped instance is never reused, so this only affects the report of a failed request.
  *
@@ -46,9 +46,14 @@
  * same module always consumes the same fuel, whatever the engine, tier or machine.
  *
  * ## Overhead work (what the instrumentation does to stay cheap)
- *  - The counter lives in a local of each function (wasmtime keeps it in a register the same way):
- *    loaded from the global at entry, written back before every call/`return_call`/`throw`, reloaded
- *    after every call and at `catch`, written back at the function's end.
+ *  - The counter lives in a local of each function (wasmtime keeps it in a register the same way).
+ *    Public functions (exported, in a table, the start function, or used as a value) keep their
+ *    signature: they load the counter from the global at entry, write it back before every call to
+ *    a public or imported function, `call_indirect` and `throw`, reload it after such calls and at
+ *    `catch`, and write it back at the end.
+ *  - Private functions (only ever called directly) get the counter as an extra last i64 parameter
+ *    and hand it back as an extra last result, so calls between instrumented functions never touch
+ *    memory (the global's store→load chain doubled the cost of call-heavy code such as `fib`).
  *  - Exhaustion is checked (`if (fuel < 0) unreachable`) only where unbounded work can start: at
  *    every loop header with a back edge, and at the entry of functions that can recurse (in a cycle
  *    of the direct call graph, or making indirect calls or calls to imports). Straight-line and
@@ -83,6 +88,8 @@ export interface FuelOptions {
 export interface FuelStats {
   /** Functions with bodies that were instrumented. */
   functions: number;
+  /** Of those, private ones (only called directly): the counter is passed in a parameter and result. */
+  privateFunctions: number;
   /** Counter updates inserted (region charges and bulk-memory charges). */
   charges: number;
   /** Exhaustion checks inserted (loop headers and function entries). */
@@ -149,6 +156,26 @@ const funcSetBody = fn('FunctionSetBody');
 const funcAddVar = fn('FunctionAddVar');
 const funcGetName = fn('FunctionGetName');
 const funcGetResults = fn('FunctionGetResults');
+const funcGetParams = fn('FunctionGetParams');
+const funcNumVars = fn('FunctionGetNumVars');
+const funcGetVar = fn('FunctionGetVar');
+const localGetIndex = fn('LocalGetGetIndex');
+const localGetSetIndex = fn('LocalGetSetIndex');
+const localSetIndex = fn('LocalSetGetIndex');
+const localSetSetIndex = fn('LocalSetSetIndex');
+const callAppend = fn('CallAppendOperand');
+const setType = fn('ExpressionSetType');
+const numExports = fn('GetNumExports');
+const exportAt = fn('GetExportByIndex');
+const exportKind = fn('ExportGetKind');
+const exportValue = fn('ExportGetValue');
+const numElemSegments = fn('GetNumElementSegments');
+const elemSegmentAt = fn('GetElementSegmentByIndex');
+const elemLength = fn('ElementSegmentGetLength');
+const elemData = fn('ElementSegmentGetData');
+const globalInit = fn('GlobalGetInitExpr');
+const refFuncName = fn('RefFuncGetFunc');
+const getStartFn = fn('GetStart');
 const globalImportModule = fn('GlobalImportGetModule');
 
 /** Expression ids by name and names by id (from binaryen's `_Binaryen<Name>Id()` functions). */
@@ -246,6 +273,9 @@ interface PendingLoop {
 interface PendingFunction {
   func: Ptr;
   name: Ptr;
+  /** Private: takes the counter as an extra last parameter and returns it as an extra last result. */
+  priv: boolean;
+  extraVars: number[];
   body: Ptr;
   entryCost: number;
   fuel: number;
@@ -256,13 +286,20 @@ interface PendingFunction {
 
 const u = (n: number): string => ID_NAME.get(n) ?? `#${n}`;
 
+/** Thrown inside the walk when a function first thought private turns out to be referenced otherwise. */
+class MustBePublic extends Error {
+  constructor(readonly fn: Ptr) {
+    super('function must keep its signature');
+  }
+}
+
 /** Instruments one module: created per call, holds the binaryen module and per-function state. */
 class Instrumenter {
   private readonly m: binaryen.Module;
   private readonly global: string;
   private readonly mergeLimit: number;
   private readonly bulkShift: number; // -1: bulk operations cost 1
-  readonly stats = { functions: 0, charges: 0, checks: 0, spilledCalls: 0 };
+  readonly stats = { functions: 0, privateFunctions: 0, charges: 0, checks: 0, spilledCalls: 0 };
 
   // per function
   private func: Ptr = 0;
@@ -275,7 +312,14 @@ class Instrumenter {
   private loop: { region: Region; callees: Ptr[] } | null = null; // innermost loop being visited
   private loops: PendingLoop[] = [];
 
-  constructor(m: binaryen.Module, global: string, mergeLimit: number, bulkShift: number) {
+  private priv = false; // the current function is private (counter in a parameter)
+  private shiftFrom = -1; // private: local indices from here move up by one (the counter parameter)
+  private nextLocal = 0;
+  private extraVars: number[] = [];
+  private readonly privateFns: Set<Ptr>;
+
+  constructor(m: binaryen.Module, global: string, mergeLimit: number, bulkShift: number, privateFns: Set<Ptr>) {
+    this.privateFns = privateFns;
     this.m = m;
     this.global = global;
     this.mergeLimit = mergeLimit;
@@ -305,10 +349,16 @@ class Instrumenter {
   private load(): Ptr {
     return this.m.local.set(this.fuel, this.m.global.get(this.global, binaryen.i64));
   }
+  /** A new local of `type` in the current function (numbered for its final, possibly private, form). */
+  private addLocal(type: number): number {
+    if (!this.priv) return funcAddVar(this.func, type);
+    this.extraVars.push(type);
+    return this.nextLocal++;
+  }
   private temp(type: number): number {
     let t = this.temps.get(type);
     if (t === undefined) {
-      t = funcAddVar(this.func, type);
+      t = this.addLocal(type);
       this.temps.set(type, t);
     }
     return t;
@@ -363,7 +413,10 @@ class Instrumenter {
         const target = callGetTarget(e);
         this.callees.push(target);
         if (this.loop && this.loop.region === r) this.loop.callees.push(target); // runs on every iteration
-        return this.visitCall(e, depth, r, CALL_OPS, null, callIsReturn(e) !== 0);
+        const isReturn = callIsReturn(e) !== 0;
+        if (this.privateFns.has(target)) return this.visitPrivateCall(e, depth, r, target, isReturn);
+        if (isReturn && this.priv) throw new MustBePublic(this.func ? funcGetName(this.func) : 0);
+        return this.visitCall(e, depth, r, CALL_OPS, null, isReturn);
       }
       case ID.CallIndirect:
         this.recursive = true;
@@ -377,9 +430,14 @@ class Instrumenter {
         if (v) { const n = this.visit(v, depth + 1, r); if (n !== v) retSetValue(e, n); }
         r.cost += 1;
         this.lastMin = -1;
+        if (this.priv) {
+          // Private: the counter travels back as the last result (evaluated after the value).
+          retSetValue(e, this.withFuel(retGetValue(e)));
+          return e;
+        }
         if (v && this.stats.charges !== before) {
           // The value's evaluation changed the counter: write it back after the value.
-          const t = funcAddVar(this.func, getType(retGetValue(e)));
+          const t = this.addLocal(getType(retGetValue(e)));
           const set = this.m.local.set(t, retGetValue(e));
           retSetValue(e, this.m.local.get(t, getType(retGetValue(e))));
           this.stats.spilledCalls++;
@@ -422,6 +480,11 @@ class Instrumenter {
         }
         if (id !== ID.Nop) r.cost += 1;
         this.lastMin = min;
+        if (id === ID.RefFunc && this.privateFns.has(refFuncName(e))) throw new MustBePublic(refFuncName(e));
+        if (this.shiftFrom >= 0) {
+          if (id === ID.LocalGet) { const i = localGetIndex(e); if (i >= this.shiftFrom) localGetSetIndex(e, i + 1); }
+          else if (id === ID.LocalSet) { const i = localSetIndex(e); if (i >= this.shiftFrom) localSetSetIndex(e, i + 1); }
+        }
         if (this.bulkShift >= 0 && getType(e) !== binaryen.unreachable) {
           const size = BULK_SIZE.get(id);
           if (size) return this.chargeBulk(e, size);
@@ -429,6 +492,20 @@ class Instrumenter {
         return e;
       }
     }
+  }
+
+  /** `value` (absent, single or tuple) followed by the counter, as one (tuple) value. */
+  private withFuel(value: Ptr): Ptr {
+    const m = this.m;
+    if (!value) return this.getF();
+    const type = getType(value);
+    if (type === binaryen.unreachable) return value;
+    if (type === binaryen.none) return m.block(null, [value, this.getF()], binaryen.i64);
+    const types = binaryen.expandType(type);
+    if (types.length === 1) return m.tuple.make([value, this.getF()]);
+    const t = this.addLocal(type);
+    const parts = types.map((_, i) => m.tuple.extract(m.local.get(t, type), i));
+    return m.block(null, [m.local.set(t, value), m.tuple.make([...parts, this.getF()])], binaryen.auto);
   }
 
   private target(name: Ptr): number {
@@ -570,7 +647,7 @@ class Instrumenter {
         if (type === binaryen.none || type === binaryen.unreachable) {
           out = this.m.block(null, [v, ...code], binaryen.auto);
         } else {
-          const t = funcAddVar(this.func, type);
+          const t = this.addLocal(type);
           out = this.m.block(null, [this.m.local.set(t, v), ...code, this.m.local.get(t, type)], type);
         }
       }
@@ -599,7 +676,7 @@ class Instrumenter {
     const n = count(e);
     const move = (c: Ptr, put: (p: Ptr) => void): void => {
       const type = getType(c);
-      const t = funcAddVar(this.func, type);
+      const t = this.addLocal(type);
       out.push(this.m.local.set(t, c));
       put(this.m.local.get(t, type));
     };
@@ -632,6 +709,32 @@ class Instrumenter {
     return this.m.block(null, [...pre, this.m.local.set(t, e), this.load(), this.m.local.get(t, type)], type);
   }
 
+  /**
+   * A direct call to a private function: pass the counter as the last argument (evaluated after
+   * the others, so no write-back or spill is needed) and take it back from the last result.
+   */
+  private visitPrivateCall(e: Ptr, depth: number, r: Region, target: Ptr, isReturn: boolean): Ptr {
+    const m = this.m;
+    if (isReturn && !this.priv) throw new MustBePublic(target);
+    this.lastMin = this.visitOperands(e, depth, r, CALL_OPS);
+    r.cost += 1;
+    if (isReturn) this.lastMin = -1;
+    const type = getType(e);
+    callAppend(e, this.getF());
+    if (isReturn || type === binaryen.unreachable) return e;
+    if (type === binaryen.none) {
+      setType(e, binaryen.i64);
+      return m.local.set(this.fuel, e);
+    }
+    const types = binaryen.expandType(type);
+    const tuple = binaryen.createType([...types, binaryen.i64]);
+    setType(e, tuple);
+    const t = this.temp(tuple);
+    const get = (i: number): Ptr => m.tuple.extract(m.local.get(t, tuple), i);
+    const value = types.length === 1 ? get(0) : m.tuple.make(types.map((_, i) => get(i)));
+    return m.block(null, [m.local.set(t, e), m.local.set(this.fuel, get(types.length)), value], type);
+  }
+
   /** Adds `ceil(size / bulkBytesPerUnit)` to the counter after a bulk memory operation. */
   private chargeBulk(e: Ptr, [get, set]: [Fn, Fn]): Ptr {
     const m = this.m;
@@ -650,7 +753,18 @@ class Instrumenter {
   /** Instruments one defined function's body; its entry charge is added later by {@link finish}. */
   instrument(func: Ptr): PendingFunction {
     this.func = func;
-    this.fuel = funcAddVar(func, binaryen.i64);
+    const name = funcGetName(func);
+    this.priv = this.privateFns.has(name);
+    this.extraVars = [];
+    if (this.priv) {
+      const params = binaryen.expandType(funcGetParams(func)).length;
+      this.fuel = params;
+      this.shiftFrom = params;
+      this.nextLocal = params + 1 + funcNumVars(func);
+    } else {
+      this.shiftFrom = -1;
+      this.fuel = funcAddVar(func, binaryen.i64);
+    }
     this.temps = new Map();
     this.labels = new Map();
     this.callees = [];
@@ -661,8 +775,9 @@ class Instrumenter {
     const body = funcGetBody(func);
     const n = this.visit(body, 0, entry);
     this.stats.functions++;
+    if (this.priv) this.stats.privateFunctions++;
     return {
-      func, name: funcGetName(func), body: n, entryCost: entry.cost, fuel: this.fuel,
+      func, name, priv: this.priv, extraVars: this.extraVars, body: n, entryCost: entry.cost, fuel: this.fuel,
       callees: this.callees, needsEntryCheck: this.recursive, loops: this.loops,
     };
   }
@@ -675,14 +790,30 @@ class Instrumenter {
     const m = this.m;
     this.func = p.func;
     this.fuel = p.fuel;
+    this.priv = p.priv;
+    this.extraVars = p.extraVars;
+    if (p.priv) this.nextLocal = binaryen.expandType(funcGetParams(p.func)).length + 1 + funcNumVars(p.func) + p.extraVars.length;
     for (const l of p.loops) {
       const elide = l.callees.some(checks);
       if (elide && l.cost === 0) continue;
       loopSetBody(l.loop, this.prepend(this.charge(l.cost, !elide), loopGetBody(l.loop)));
     }
+    const results = funcGetResults(p.func);
+    if (p.priv) {
+      // The counter arrives as the last parameter and leaves as the last result.
+      const entry = p.entryCost > 0 || check ? [this.charge(p.entryCost, check)] : [];
+      const body = entry.length > 0 ? m.block(null, [...entry, p.body], binaryen.auto) : p.body;
+      const info = binaryen.getFunctionInfo(p.func);
+      const params = binaryen.createType([...binaryen.expandType(info.params), binaryen.i64]);
+      const newResults = binaryen.createType([...binaryen.expandType(results), binaryen.i64]);
+      const wrapped = this.withFuel(body);
+      const vars = [...Array.from({ length: funcNumVars(p.func) }, (_, i) => funcGetVar(p.func, i)), ...p.extraVars];
+      m.removeFunction(info.name);
+      m.addFunction(info.name, params, newResults, vars, wrapped);
+      return;
+    }
     const pre = [this.load()];
     if (p.entryCost > 0 || check) pre.push(this.charge(p.entryCost, check));
-    const results = funcGetResults(p.func);
     let body: Ptr;
     if (results === binaryen.none) {
       body = m.block(null, [...pre, p.body, this.store()], binaryen.none);
@@ -819,6 +950,66 @@ export function instrumentFuelWithStats(bytes: Uint8Array, opts: FuelOptions = {
   // binaryen aborts on malformed input; let V8 reject it first.
   if (!WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>)) throw invalid('the module does not validate');
 
+  const forcedPublic = new Set<string>();
+  for (;;) {
+    try {
+      return instrumentOnce(bytes, opts, mergeLimit, bulkShift, forcedPublic, t0);
+    } catch (err) {
+      // A function used as a value (ref.func in code) or in a mismatched tail call keeps its
+      // signature: start again with it public. Rare (not produced by C compilers).
+      if (!(err instanceof MustBePublicNamed) || forcedPublic.has(err.name)) throw err instanceof MustBePublicNamed ? new IsolaError('ERR_INTERNAL', 'fuel instrumentation did not converge') : err;
+      forcedPublic.add(err.name);
+    }
+  }
+}
+
+class MustBePublicNamed extends Error {
+  constructor(override readonly name: string) {
+    super(`function ${name} must keep its signature`);
+  }
+}
+
+/**
+ * Functions whose signature may change (private): defined, not exported, not in an element
+ * segment, not the start function, not a ref.func in a global initializer, not in `forced`.
+ */
+function privateFunctions(m: binaryen.Module, forced: Set<string>): Set<Ptr> {
+  const pub = new Set<Ptr>();
+  const mod = (m as unknown as { ptr: number }).ptr;
+  for (let i = 0, n = numExports(mod); i < n; i++) {
+    const ex = exportAt(mod, i);
+    if (exportKind(ex) === binaryen.ExternalFunction) pub.add(exportValue(ex));
+  }
+  for (let i = 0, n = numElemSegments(mod); i < n; i++) {
+    const seg = elemSegmentAt(mod, i);
+    for (let k = 0, len = elemLength(seg); k < len; k++) pub.add(elemData(seg, k));
+  }
+  for (let i = 0, n = m.getNumGlobals(); i < n; i++) {
+    const init = globalInit(m.getGlobalByIndex(i));
+    if (init && getId(init) === ID.RefFunc) pub.add(refFuncName(init));
+  }
+  const start = getStartFn(mod);
+  if (start) pub.add(funcGetName(start));
+  const out = new Set<Ptr>();
+  for (let i = 0, n = m.getNumFunctions(); i < n; i++) {
+    const f = m.getFunctionByIndex(i);
+    const name = funcGetName(f);
+    if (!funcGetBody(f) || pub.has(name)) continue;
+    if (forced.size > 0 && forced.has(binaryen.getFunctionInfo(f).name)) continue;
+    out.add(name);
+  }
+  return out;
+}
+
+function nameOf(m: binaryen.Module, ptr: Ptr): string {
+  for (let i = 0, n = m.getNumFunctions(); i < n; i++) {
+    const f = m.getFunctionByIndex(i);
+    if (funcGetName(f) === ptr) return binaryen.getFunctionInfo(f).name;
+  }
+  throw new Error('unknown function');
+}
+
+function instrumentOnce(bytes: Uint8Array, opts: FuelOptions, mergeLimit: number, bulkShift: number, forcedPublic: Set<string>, t0: number): { bytes: Uint8Array; stats: FuelStats } {
   const m = binaryen.readBinaryWithFeatures(bytes, binaryen.Features.All);
   try {
     const t1 = performance.now();
@@ -834,14 +1025,22 @@ export function instrumentFuelWithStats(bytes: Uint8Array, opts: FuelOptions = {
     for (let k = 0; m.getGlobal(global); k++) global = `isola$fuel${k}`;
     m.addGlobalImport(global, FUEL_IMPORT.module, FUEL_IMPORT.name, binaryen.i64, true);
 
-    const ins = new Instrumenter(m, global, mergeLimit, bulkShift);
+    const ins = new Instrumenter(m, global, mergeLimit, bulkShift, privateFunctions(m, forcedPublic));
     const pending: PendingFunction[] = [];
     const count = m.getNumFunctions();
     const imported = new Set<Ptr>();
     for (let i = 0; i < count; i++) {
       const f = m.getFunctionByIndex(i);
-      if (funcGetBody(f)) pending.push(ins.instrument(f));
-      else imported.add(funcGetName(f));
+      if (!funcGetBody(f)) {
+        imported.add(funcGetName(f));
+        continue;
+      }
+      try {
+        pending.push(ins.instrument(f));
+      } catch (err) {
+        if (err instanceof MustBePublic) throw new MustBePublicNamed(nameOf(m, err.fn));
+        throw err;
+      }
     }
     const cyclic = onCycles(pending);
     const checked = new Set<Ptr>();
