@@ -84,9 +84,10 @@ function windowProfile(file, t0us, t1us) {
 }
 
 /** Starts isola (min_warm = 0, so new threads after the first request are sandboxes), warms it up, loads it. */
-async function measure(gen, wasm, { nodeArgs = [], stderrFile } = {}) {
+async function measure(gen, wasm, { nodeArgs = [], stderrFile, countFile } = {}) {
   const cfg = isolaConfig(`profile-${guest}.toml`, [{ name: 'hello', wasm, routes: ['/hello'], pool: { min_warm: 0, max_instances: maxInstances } }]);
-  const s = await startIsola(cfg, { cpus: pin ? '0' : undefined, nodeArgs, stderrFile });
+  if (countFile) nodeArgs = [...nodeArgs, '--import', path.join(BENCH, 'micro', 'count-messages.mjs')];
+  const s = await startIsola(cfg, { cpus: pin ? '0' : undefined, nodeArgs, stderrFile, env: countFile ? { ISOLA_BENCH_COUNT_FILE: countFile } : {} });
   const pid = s.proc.pid;
   const url = s.base + '/hello';
   try {
@@ -97,11 +98,16 @@ async function measure(gen, wasm, { nodeArgs = [], stderrFile } = {}) {
     if (probe.status !== 200) throw new Error(`probe: ${probe.status}`);
     await runLoad(gen, url, { seconds: 2, connections, cpus: pin ? '1' : undefined }); // warm-up, grows the pool
     const load = loadAvg();
+    if (countFile) process.kill(pid, 'SIGUSR2');
     const before = threads(pid);
     const t0 = Number(process.hrtime.bigint() / 1000n);
     const r = await runLoad(gen, url, { seconds, connections, cpus: pin ? '1' : undefined });
     const t1 = Number(process.hrtime.bigint() / 1000n);
     const after = threads(pid);
+    if (countFile) {
+      process.kill(pid, 'SIGUSR2');
+      await sleep(200);
+    }
     const sandboxTids = [...after.keys()].filter((t) => !base.has(t));
     return { pid, load, before, after, r, t0, t1, sandboxTids };
   } finally {
@@ -123,8 +129,10 @@ async function main() {
 
   // Phase 1, no profiler (V8's sampler adds a thread per profiled isolate): real CPU per thread.
   {
-    const { pid, load, before, after, r, sandboxTids } = await measure(gen, wasm);
+    const countFile = path.join(dir, 'messages.jsonl');
+    const { pid, load, before, after, r, sandboxTids } = await measure(gen, wasm, { countFile });
     const n = r.requests;
+    const counts = readFileSync(countFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     say(`## Real CPU per request by thread (schedstat), no profiler`);
     say(`load average before: ${load.join(' ')}; ${Math.round(r.rps)} req/s, p50 ${(r.p50_us / 1000).toFixed(2)} ms, p99 ${(r.p99_us / 1000).toFixed(2)} ms`);
     say('');
@@ -148,6 +156,11 @@ async function main() {
     }
     say(`| **all threads** | **${totalCpu.toFixed(1)}** | | | |`);
     say();
+    if (counts.length === 2) {
+      const per = (k) => ((counts[1][k] - counts[0][k]) / n).toFixed(2);
+      say(`messages per request on the worker channel: ${per('toSandbox')} main → sandbox, ${per('fromSandbox')} sandbox → main (body-port messages not counted)`);
+      say();
+    }
   }
 
   // Phase 2, under --cpu-prof: where the sampled (wall) time goes, load window only.

@@ -4,7 +4,7 @@
 //
 //   npm run bench                 full run (~8 min): 10 s runs, 3 rounds, 1 GiB streaming
 //   npm run bench -- --quick      short run (~2 min): 3 s runs, 3 rounds, 256 MiB streaming
-//   options: --only hello,cold,stream  --seconds N  --rounds N  --connections N  --no-pin
+//   options: --only hello,cold,stream,fuel  --seconds N  --rounds N  --connections N  --no-pin
 //            --isola head|dist (default head: the committed HEAD built apart from the working tree)
 //
 // Numbers drift on a shared machine: read the ratios (taken within one round), not the absolutes.
@@ -22,6 +22,7 @@ import { fmtInt, fmtMiB, fmtMs, fmtRange, fmtRatio, mdTable } from './lib/stats.
 import { runHello } from './scenarios/hello.mjs';
 import { runColdStart } from './scenarios/coldstart.mjs';
 import { runStreaming } from './scenarios/streaming.mjs';
+import { runMetering } from './scenarios/metering.mjs';
 
 function parseArgs(argv) {
   const o = { quick: false, only: null, pin: true, isola: 'head' };
@@ -110,10 +111,11 @@ function coldTable(c) {
     r('isola start → listening, JS hello (artifact cached)', c.startJs.listen),
     r('isola start → first response, JS hello (artifact cached)', c.startJs.first),
     r('isola start → first response, JS hello, empty artifact cache (jco transpile)', c.startJsFresh.first),
-    r('first request, never-used WAT hello, min_warm = 0 (thread start + instantiate)', c.firstWat.cold),
-    r('first request, never-used JS hello, min_warm = 0 (thread start + instantiate)', c.firstJs.cold),
+    r('first request, never-used WAT hello, min_warm = 0, no blank sandbox (thread start + instantiate)', c.firstWat.cold),
+    r('first request, never-used WAT hello, min_warm = 0, blank sandbox ready (instantiate)', c.firstWatBlank.cold),
+    r('first request, never-used JS hello, min_warm = 0, no blank sandbox', c.firstJs.cold),
+    r('first request, never-used JS hello, min_warm = 0, blank sandbox ready', c.firstJsBlank.cold),
     r('warm request, same connection (reference)', c.firstWat.warm),
-    ['first request with a blank sandbox', 'not yet (issue 5: blank sandboxes)'],
     ['deploy → first response', 'not yet (issue 4: deploy API)'],
     ['instance creation alone, small / JS component', 'not yet (issue 5: pool metrics)'],
   ]);
@@ -136,14 +138,18 @@ function targetsTable(res, o) {
     rows.push(target('small-component hello ahead of workerd (JS hello)', wat?.vsWorkerd ? wat.vsWorkerd.median > 1 : null, wat?.vsWorkerd ? fmtRange(wat.vsWorkerd, fmtRatio) : '–'));
     rows.push(target('JS component ≥ 5× jco serve (reused instance)', js?.vsJco ? js.vsJco.median >= 5 : null, js?.vsJco ? fmtRange(js.vsJco, fmtRatio) : '–'));
   }
-  if (res.cold) rows.push(['first request with a blank sandbox p50 < 5 ms', `no blank sandboxes yet; without one: ${fmtMs(res.cold.firstWat.cold.median)}`, 'not yet (issue 5)']);
+  if (res.cold) {
+    const b = res.cold.firstWatBlank.cold;
+    rows.push(target('first request to a small component with a blank sandbox: p50 < 5 ms', b.median < 5000, fmtRange(b, fmtMs)));
+  }
   if (res.stream) {
     const isola = res.stream.filter((p) => p.id.startsWith('isola'));
     const worst = Math.max(...isola.map((p) => p.rssPeakBytes));
     const full = o.streamBytes >= 2 ** 30;
     rows.push(target(`1 GiB echo: server RSS < 300 MB (issue 2)${full ? '' : ' — quick run streams 256 MiB'}`, isola.every((p) => p.ok) ? worst < 300e6 : false, `peak ${fmtMiB(worst)}`));
   }
-  rows.push(['fuel metering overhead ≤ ×1.3', '–', 'not yet (issue 6)']);
+  if (res.fuel?.status === 'ok') rows.push(target('fuel metering overhead ≤ ×1.3 (geometric mean, thread CPU)', res.fuel.cpuGeomean <= 1.3, `${fmtRatio(res.fuel.cpuGeomean)} (wall ${fmtRatio(res.fuel.geomean)})`));
+  else rows.push(['fuel metering overhead ≤ ×1.3', '–', 'not yet (issue 6)']);
   rows.push(['noisy neighbour: light tenant p99 ≤ 2× alone', '–', 'not yet (issue 6)']);
   return mdTable(['target', 'measured', 'status'], rows);
 }
@@ -181,6 +187,10 @@ async function main() {
     log('scenario: body streaming');
     res.stream = await runStreaming(artifacts, { bytes: o.streamBytes, reps: o.streamReps, serverCpus, loadCpus, log });
   }
+  if (want('fuel')) {
+    log('scenario: fuel metering overhead (bench/fuel.mjs)');
+    res.fuel = await runMetering({ quick: o.quick, serverCpus, log });
+  }
   const loads = [
     ...(res.hello?.peers.flatMap((p) => p.runs?.map((r) => r.load1) ?? []) ?? []),
     ...(res.stream?.flatMap((p) => p.runs.map((r) => r.load1)) ?? []),
@@ -195,8 +205,14 @@ async function main() {
   if (res.hello) md.push('### Hello: throughput and latency', '', helloTable(res.hello), '');
   if (res.cold) md.push('### Cold start', '', coldTable(res.cold), '');
   if (res.stream) md.push('### Body streaming (POST echoed back)', '', streamTable(res.stream), '');
+  if (res.fuel?.status === 'ok') {
+    md.push('### Fuel metering overhead (bench/fuel.mjs, CPU-bound C, best of ' + res.fuel.runs + ' fresh instances)', '', mdTable(['program', 'plain ms', 'fuel ms', '× wall', '× thread CPU'], [
+      ...res.fuel.rows.map((r) => [r.name, r.baseMs.toFixed(1), r.fuelMs.toFixed(1), fmtRatio(r.ratio), fmtRatio(r.cpuRatio)]),
+      ['**geometric mean**', '', '', `**${fmtRatio(res.fuel.geomean)}**`, `**${fmtRatio(res.fuel.cpuGeomean)}**`],
+    ]), '');
+  }
   md.push('### Not yet measured', '', mdTable(['scenario', 'status'], [
-    ['metering: CPU-bound C suite (sha256, nbody, sort, fib) with and without fuel', 'not yet (issue 6)'],
+    ...(res.fuel?.status === 'ok' ? [] : [['metering: CPU-bound C suite (sha256, nbody, sort, fib) with and without fuel', res.fuel?.note ? `${res.fuel.status}: ${res.fuel.note}` : 'not yet (issue 6)']]),
     ['noisy neighbour: light tenant p50/p99 alone and beside a CPU hog', 'not yet (issue 6)'],
     ['density: functions deployed / kept warm within a memory budget', 'not yet (issue 5: global capacity)'],
   ]), '');

@@ -25,8 +25,14 @@ const toml = (s) => JSON.stringify(s);
  * Writes an isola.toml for `functions` ([{ name, wasm, routes, pool?, limits?, env? }]) and
  * returns its path. data_dir is shared by the benchmark's configs so transpiled artifacts are reused.
  */
-export function isolaConfig(file, functions, { dataDir = path.join(BUILD, 'sut-data') } = {}) {
+export function isolaConfig(file, functions, { dataDir = path.join(BUILD, 'sut-data'), sandboxes } = {}) {
   const lines = ['[server]', 'host = "127.0.0.1"', 'port = 0', `data_dir = ${toml(dataDir)}`, ''];
+  if (sandboxes) {
+    // The process-wide pool ([sandboxes], issue 5), e.g. { blank: 0 }.
+    lines.push('[sandboxes]');
+    for (const [k, v] of Object.entries(sandboxes)) lines.push(`${k} = ${toml(v)}`);
+    lines.push('');
+  }
   for (const f of functions) {
     lines.push('[[functions]]', `name = ${toml(f.name)}`, `wasm = ${toml(f.wasm)}`, `routes = ${toml(f.routes)}`);
     if (f.env) lines.push(`env = { ${Object.entries(f.env).map(([k, v]) => `${k} = ${toml(v)}`).join(', ')} }`);

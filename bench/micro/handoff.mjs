@@ -33,8 +33,9 @@ if (!isMainThread) {
     const enc = new TextEncoder();
     const dec = new TextDecoder();
     for (;;) {
-      Atomics.wait(ctl, 0, 0);
-      if (Atomics.load(ctl, 0) === 3) break;
+      let state;
+      while ((state = Atomics.load(ctl, 0)) !== 1 && state !== 3) Atomics.wait(ctl, 0, state);
+      if (state === 3) break;
       const req = JSON.parse(dec.decode(bytes.subarray(0, ctl[1])));
       const res = enc.encode(JSON.stringify({ id: req.head.id, status: 200, headers: ['content-type', 'text/plain', 'content-length', '15'], body: 'hello from wat\n' }));
       bytes.set(res);

@@ -1,10 +1,12 @@
 // Scenario 2: cold start.
 //  a) process start → `listening` → first response, for a small and a JS component, with the
 //     artifact cache warm (transpiled glue reused) and with an empty data_dir (JS: jco transpile).
-//  b) first request to a never-used function with min_warm = 0: the request pays for a worker
-//     thread start plus instantiation (isola has no blank sandboxes yet: issue 5). Several
-//     copies of the function are deployed in one process; each gets exactly one first request,
-//     sent on an already-open keep-alive connection, a moment apart.
+//  b) first request to a never-used function with min_warm = 0, without blank sandboxes
+//     ([sandboxes] blank = 0: the request pays for a worker thread start plus instantiation) and
+//     with one ready (blank = copies + 1: instantiation only). Several copies of the function are
+//     deployed in one process; each gets exactly one first request, sent on an already-open
+//     keep-alive connection, 100 ms apart. The RSS growth over those first requests (blank = 0)
+//     gives the memory of one more warm sandbox.
 import http from 'node:http';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
@@ -57,10 +59,11 @@ async function startToFirstResponse(wasm, { reps, serverCpus, freshData, log, la
   return { listen: summary(listen), first: summary(first) };
 }
 
-async function firstRequests(wasm, { copies, serverCpus, log, label }) {
+async function firstRequests(wasm, { copies, serverCpus, log, label, blank }) {
   const fns = [{ name: 'warm', wasm, routes: ['/warm'], pool: { min_warm: 1 } }];
   for (let i = 0; i < copies; i++) fns.push({ name: `f${i}`, wasm, routes: [`/f${i}`], pool: { min_warm: 0 } });
-  const cfg = isolaConfig(`cold-first-${label}.toml`, fns);
+  // blank = 0: every first request starts a thread; blank = copies + 1: a blank sandbox is always ready.
+  const cfg = isolaConfig(`cold-first-${label}.toml`, fns, { sandboxes: { blank } });
   const s = await startIsola(cfg, { cpus: serverCpus, stderrFile: path.join(BUILD, 'logs', `${path.basename(cfg, '.toml')}.log`) });
   const cold = [];
   const warm = [];
@@ -68,7 +71,8 @@ async function firstRequests(wasm, { copies, serverCpus, log, label }) {
   let rssAfter;
   try {
     for (let i = 0; i < 20; i++) warm.push((await timedGet(s.base + '/warm')).us); // opens the connection, warms the path
-    await sleep(300);
+    // Let start-up work settle (blank sandboxes are started in the background after `listening`).
+    await sleep(blank > 0 ? 2000 : 300);
     rssBefore = treeRss(s.proc.pid);
     for (let i = 0; i < copies; i++) {
       await sleep(100);
@@ -99,7 +103,11 @@ export async function runColdStart(a, { quick, serverCpus, log }) {
   out.startWat = await startToFirstResponse(a.watHello, { reps, serverCpus, log, label: 'start→first response, WAT hello' });
   out.startJs = await startToFirstResponse(a.jsHello, { reps, serverCpus, log, label: 'start→first response, JS hello' });
   out.startJsFresh = await startToFirstResponse(a.jsHello, { reps: quick ? 1 : 3, serverCpus, freshData: true, log, label: 'start→first response, JS hello, empty artifact cache' });
-  out.firstWat = await firstRequests(a.watHello, { copies: quick ? 5 : 10, serverCpus, log, label: 'wat' });
-  out.firstJs = await firstRequests(a.jsHello, { copies: quick ? 3 : 6, serverCpus, log, label: 'js' });
+  const wc = quick ? 5 : 10;
+  const jc = quick ? 3 : 6;
+  out.firstWat = await firstRequests(a.watHello, { copies: wc, serverCpus, log, label: 'wat', blank: 0 });
+  out.firstJs = await firstRequests(a.jsHello, { copies: jc, serverCpus, log, label: 'js', blank: 0 });
+  out.firstWatBlank = await firstRequests(a.watHello, { copies: wc, serverCpus, log, label: 'wat-blank', blank: wc + 1 });
+  out.firstJsBlank = await firstRequests(a.jsHello, { copies: jc, serverCpus, log, label: 'js-blank', blank: jc + 1 });
   return out;
 }

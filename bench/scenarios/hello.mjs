@@ -16,13 +16,14 @@ export function helloPeers(a) {
     label,
     kind: 'isola',
     path: '/hello',
-    start: (cpus) => startIsola(isolaConfig(`hello-${id.replace('isola', 'sut')}.toml`, [{ name: 'hello', wasm, routes: ['/hello'] }]), { cpus, logLevel, stderrFile: path.join(BUILD, 'logs', `${id.replace('isola', 'sut')}.log`) }),
+    start: (cpus) => startIsola(isolaConfig(`hello-${id.replace('isola', 'sut')}.toml`, [{ name: 'hello', wasm, routes: ['/hello'], pool: extra.pool }]), { cpus, logLevel, stderrFile: path.join(BUILD, 'logs', `${id.replace('isola', 'sut')}.log`) }),
     ...extra,
   });
   const peers = [
     { id: 'node-http', label: 'node:http hello (ceiling)', kind: 'node', path: '/', start: (cpus) => startNodeHttp('hello', { cpus }) },
     isola('isola-wat', 'isola + WAT hello component (7.5 KB)', a.watHello),
     isola('isola-wat-info', 'isola + WAT hello, log level info', a.watHello, 'info'),
+    isola('isola-wat-1', 'isola + WAT hello, max_instances = 1', a.watHello, 'warn', { pool: { max_instances: 1 } }),
     isola('isola-js', 'isola + componentize-js hello (13 MB)', a.jsHello),
   ];
   if (a.wagiWat) peers.push(isola('isola-wagi', 'isola + WAGI module (WAT)', a.wagiWat));
