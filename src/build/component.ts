@@ -9,7 +9,7 @@
  *   recent builds, so a temp-dir build, or an edit that is undone, costs a file copy.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile, copyFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { allowShimToRead, packageVersion, prepareWit, TOOL_CACHE, WORLD } from './wit.js';
 
@@ -165,13 +165,4 @@ export async function componentize(sourcePath: string, key: BuildKey): Promise<B
     throw new ComponentizeError(String((err as Error)?.message ?? err).trim());
   }
   return Buffer.concat([Buffer.from(component), customSection(BUILD_HASH_SECTION, Buffer.from(key.hash, 'latin1'))]);
-}
-
-/** Reads a file as text, or undefined when it cannot be read. */
-export async function readText(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch {
-    return undefined;
-  }
 }

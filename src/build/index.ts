@@ -43,7 +43,7 @@ export interface BuildResult {
   inputs: string[];
 }
 
-/** The output path `isola build` picks when -o is not given: dist/<entry name>.wasm beside the entry's folder. */
+/** The output path `isola build` picks when -o is not given: dist/<entry name without extension>.wasm, relative to the working directory. */
 export function defaultOutput(entry: string): string {
   return join('dist', `${basename(entry, extname(entry))}.wasm`);
 }

@@ -8,7 +8,8 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, delimiter, isAbsolute, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { FUNCTION_NAME_RE } from '../config/schema.js';
 import { IsolaError } from '../errors.js';
@@ -136,7 +137,7 @@ async function init(dir: string, opts: InitOptions): Promise<void> {
     await writeFile(join(target, path), text);
   }
   const shown = relative(process.cwd(), target) || '.';
-  const invoked = basename(process.argv[1] ?? '') === 'isola' ? 'isola' : `node ${process.argv[1] ?? 'isola'}`;
+  const invoked = onPath('isola') ? 'isola' : `node ${fileURLToPath(new URL('./main.js', import.meta.url))}`;
   process.stdout.write(
     [
       `created ${shown}/: ${Object.keys(files).join(', ')}`,
@@ -147,4 +148,9 @@ async function init(dir: string, opts: InitOptions): Promise<void> {
       '',
     ].join('\n'),
   );
+}
+
+/** Whether an executable called `name` is on PATH (so the printed next steps work as typed). */
+function onPath(name: string): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => dir !== '' && existsSync(join(dir, name)));
 }
