@@ -230,6 +230,7 @@ function resolve(raw: RawConfig, opts: ParseConfigOptions): IsolaConfig {
       wasm: abs(f.wasm),
       build: f.build ? resolveBuild(f.build, abs) : null,
       abi: f.abi ?? null,
+      metering: f.metering,
       routes: f.routes.filter((r, k) => f.routes.findIndex((other) => routeIdentity(other) === routeIdentity(r)) === k),
       env: f.env,
       argv: f.argv,
@@ -239,6 +240,7 @@ function resolve(raw: RawConfig, opts: ParseConfigOptions): IsolaConfig {
         maxResponseBodyBytes: f.limits.max_response_body,
         timeoutMs: f.limits.timeout,
         cpuMs: f.limits.cpu,
+        fuel: f.limits.fuel,
         memoryBytes: f.limits.memory,
       },
       pool: {

@@ -251,6 +251,7 @@ const limitsShape = {
   max_response_body: size(GIB),
   timeout: duration(30_000, { positive: true }),
   cpu: duration(10_000, { positive: true }),
+  fuel: integer(10_000_000_000, 1, Number.MAX_SAFE_INTEGER),
   memory: memory(128 * 1024 ** 2),
 };
 
@@ -290,6 +291,7 @@ const functionShape = {
   tenant: checkedString(checkFunctionName).optional(),
   wasm: nonEmpty(),
   abi: z.enum(['wasi-http', 'wagi']).optional(),
+  metering: z.enum(['none', 'fuel']).default('none'),
   routes: z.array(checkedString(checkRoute), { error: arrayOf('route strings such as routes = ["/hello", "/hello/*"]') }).min(1, { error: 'at least one route is required, e.g. routes = ["/hello/*"]' }),
   env: stringTable('env = { GREETING = "hi" }', checkEnvEntry),
   argv: z.array(z.string(), { error: arrayOf('strings such as argv = ["--verbose"]') }).default([]),

@@ -47,6 +47,8 @@ export interface LimitsConfig {
   timeoutMs: number;
   /** CPU time of the sandbox thread per request, ms; past it the sandbox is terminated (503 before the head). Default 10000. */
   cpuMs: number;
+  /** Fuel per request when the function is metered (`metering = "fuel"`): past it the guest traps (503). Default 10^10. */
+  fuel: number;
   /** Cap on the guest's linear memory, bytes. Default 128 MiB (134217728). */
   memoryBytes: number;
 }
@@ -122,6 +124,8 @@ export interface FunctionConfig {
   build: BuildConfig | null;
   /** Guest ABI; null means "detect from the bytes". */
   abi: GuestAbi | null;
+  /** "fuel": deterministic metering by instrumentation (src/artifacts/fuel.ts); "none" (default). */
+  metering: 'none' | 'fuel';
   /** Route patterns, as written: `[host]/path`, path may end in `/*` (see server/routes.ts). At least one. */
   routes: string[];
   /** Environment variables the guest sees (and only these). */

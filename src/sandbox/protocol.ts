@@ -56,6 +56,8 @@ export interface SandboxInit {
   maxResponseBodyBytes: number;
   /** Cap on the guest's linear memory, bytes (also written into the module's memory limits). */
   memoryBytes: number;
+  /** Fuel per request for a metered artifact (modules import `isola.fuel`), or null when unmetered. */
+  fuelLimit: number | null;
   /** Largest guest output (stdout+stderr) kept per request for the log, bytes. */
   maxLogBytes: number;
 }
@@ -94,6 +96,8 @@ export interface GuestOutcome {
   discard?: boolean;
   /** CPU time the sandbox thread spent on the request, ns (see ./cpu.ts). */
   cpuNs?: number;
+  /** Fuel the request used (metered functions only). */
+  fuel?: number;
   /** Overrides the status and error code the main thread answers with when nothing was sent yet. */
   status?: number;
   code?: string;

@@ -31,6 +31,8 @@ export interface SandboxSpec {
   maxResponseBodyBytes: number;
   /** Cap on the guest's linear memory, bytes. */
   memoryBytes: number;
+  /** Fuel per request when the artifact is metered, else null. */
+  fuelLimit: number | null;
   /** Largest guest stdout+stderr kept per request, bytes. */
   maxLogBytes: number;
   /** JS heap cap of the worker, MiB (node's resourceLimits; Wasm memory is capped separately). */
@@ -63,6 +65,8 @@ export interface RunResult {
   log?: { stdout: string; stderr: string; dropped: number };
   /** CPU time of the sandbox thread for this request, ns (at least up to the limit when stopped for CPU). */
   cpuNs: number;
+  /** Fuel used, for metered functions. */
+  fuel?: number;
 }
 
 /**
@@ -216,6 +220,7 @@ export class Sandbox {
       files: spec.files,
       maxResponseBodyBytes: spec.maxResponseBodyBytes,
       memoryBytes: spec.memoryBytes,
+      fuelLimit: spec.fuelLimit,
       maxLogBytes: spec.maxLogBytes,
     };
     const ready = this.until();
@@ -456,6 +461,7 @@ class ActiveRun {
       responseBytes: this.responseBytes,
       reusable: !outcome.discard || recycling === true,
       cpuNs: outcome.cpuNs ?? 0,
+      fuel: outcome.fuel,
       recycling,
       log,
     });

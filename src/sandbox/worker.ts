@@ -59,9 +59,15 @@ let handler: Handler | null = null;
 let glue: Glue | null = null;
 /** Linear memories of the current instance (for the memory report). */
 let memories: WebAssembly.Memory[] = [];
+/** The fuel counter every metered core module imports as `isola.fuel` (null when unmetered). */
+let fuel: WebAssembly.Global | null = null;
 
 async function instantiate(): Promise<void> {
   const cfg = init!;
+  if (cfg.fuelLimit !== null) {
+    fuel ??= new WebAssembly.Global({ value: 'i64', mutable: true }, 0n);
+    fuel.value = BigInt(cfg.fuelLimit); // start functions are metered too (not charged to a request)
+  }
   if (cfg.abi === 'wagi') return initWagi(); // each WAGI request gets a fresh instance (WAGI semantics)
   glue ??= (await import(cfg.glueUrl!)) as Glue;
   const found: WebAssembly.Memory[] = [];
@@ -73,7 +79,8 @@ async function instantiate(): Promise<void> {
     },
     host!.imports,
     async (module, imports) => {
-      const instance = await WebAssembly.instantiate(module, imports);
+      const all = fuel ? { ...(imports ?? {}), isola: { fuel } } : imports;
+      const instance = await WebAssembly.instantiate(module, all);
       for (const v of Object.values(instance.exports)) if (v instanceof WebAssembly.Memory) found.push(v);
       return instance;
     },
@@ -110,6 +117,8 @@ function runWasiHttp(head: RequestHead, recycle: boolean): boolean {
   const cfg = init!;
   const ex = new Exchange(head, cfg.control, cfg.bodyPort, post, cfg.maxLogBytes);
   const { request, outparam } = host!.begin(ex);
+  const limit = cfg.fuelLimit === null ? 0n : BigInt(cfg.fuelLimit);
+  if (fuel) fuel.value = limit;
   let outcome: GuestOutcome;
   try {
     handler!.handle(request, outparam);
@@ -118,6 +127,8 @@ function runWasiHttp(head: RequestHead, recycle: boolean): boolean {
     const message = err instanceof Error ? err.message : String(err);
     outcome = err instanceof GuestExit
       ? { kind: 'exit', message, discard: true }
+      : fuel && (fuel.value as bigint) < 0n
+        ? { kind: 'trap', message: `fuel limit of ${cfg.fuelLimit} reached`, discard: true, status: 503, code: 'ERR_FUEL_LIMIT' }
       : atMemoryCap()
         ? { kind: 'trap', message: `memory limit of ${cfg.memoryBytes} bytes reached (guest trapped: ${message})`, discard: true, status: 503, code: 'ERR_MEMORY_LIMIT' }
         : { kind: 'trap', message: `guest trapped: ${message}`, discard: true };
@@ -125,6 +136,7 @@ function runWasiHttp(head: RequestHead, recycle: boolean): boolean {
   host!.end();
   const again = recycle || outcome.discard === true;
   outcome.cpuNs = cpuSinceLast();
+  if (fuel) outcome.fuel = Number(limit - (fuel.value as bigint));
   ex.close(outcome, again);
   return again;
 }

@@ -14,6 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FunctionConfig, LimitsConfig } from '../config/types.js';
 import { IsolaError } from '../errors.js';
+import { meteredArtifact } from '../artifacts/metered.js';
 import { compileArtifact, prepareArtifact, type Artifact } from '../artifacts/prepare.js';
 import { SandboxManager } from '../pool/manager.js';
 import { FunctionPool } from '../pool/pool.js';
@@ -144,6 +145,7 @@ export class Deployments {
     const t0 = performance.now();
     try {
       artifact = await prepareArtifact(bytes, this.cacheDir, fn.abi);
+      if (fn.metering === 'fuel') artifact = await meteredArtifact(artifact, this.cacheDir);
     } catch (err) {
       if (err instanceof IsolaError) {
         throw new IsolaError(err.code, `${label}: ${err.message}`, { status: err.status, user: err.user, hint: err.hint, details: err.details, cause: err });
@@ -168,6 +170,7 @@ export class Deployments {
       files: fn.files,
       maxResponseBodyBytes: fn.limits.maxResponseBodyBytes,
       memoryBytes: fn.limits.memoryBytes,
+      fuelLimit: fn.metering === 'fuel' ? fn.limits.fuel : null,
       maxLogBytes: MAX_LOG_BYTES_PER_REQUEST,
     }, fn.pool, this.manager, (e) => this.log.debug({ function: fn.name, tenant, event: e.type, ...e }, `pool ${e.type}`));
     return { key, tenant, name: fn.name, config: fn, artifact, pool, limits: fn.limits };

@@ -158,6 +158,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
     req_id: id, tenant, function: d.key, method: head.method, path, status: result.status, outcome: result.outcome,
     ms, req_bytes: result.requestBytes, res_bytes: result.responseBytes, queue_ms: Math.round(waitedMs * 1000) / 1000, cold,
     cpu_ms: Math.round(result.cpuNs / 1000) / 1000,
+    ...(result.fuel !== undefined ? { fuel: result.fuel } : {}),
   };
   if (result.outcome === 'ok') log.info(entry, 'request');
   else log.warn({ ...entry, err: result.message }, 'request failed');

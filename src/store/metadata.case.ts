@@ -9,7 +9,7 @@ import type { DeploymentSettings, MetadataStore, NewDeployment } from './types.j
 const LIMITS = { memoryBytes: 64 * 1024 * 1024, maxFunctions: 3 };
 const SETTINGS: DeploymentSettings = {
   env: { A: '1' }, argv: [],
-  limits: { maxRequestBodyBytes: 1024, maxResponseBodyBytes: 1024, timeoutMs: 1000, cpuMs: 1000, memoryBytes: 65536 },
+  limits: { maxRequestBodyBytes: 1024, maxResponseBodyBytes: 1024, timeoutMs: 1000, cpuMs: 1000, fuel: 1000000, memoryBytes: 65536 },
   pool: { minWarm: 0, maxInstances: 1, idleTimeoutMs: 1000, maxRequestsPerInstance: 0, maxQueue: 256, queueTimeoutMs: 1000 },
 };
 const DIGEST = 'a'.repeat(64);

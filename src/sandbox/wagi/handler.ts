@@ -14,6 +14,9 @@ import { wagiVerdict } from './outcome.js';
 import { CgiResponseParser } from './response.js';
 import { runWagi } from './run.js';
 
+/** The fuel counter metered modules import (one per sandbox thread, reset per request). */
+let fuelCounter: WebAssembly.Global | null = null;
+
 /** Runs one WAGI request to completion (synchronously, on the sandbox thread). */
 export function runWagiRequest(init: SandboxInit, head: RequestHead, post: Post, cpuSinceLast: () => number): void {
   const module = init.modules['main.wasm'] ?? Object.values(init.modules)[0]!;
@@ -39,12 +42,16 @@ export function runWagiRequest(init: SandboxInit, head: RequestHead, post: Post,
   });
   let thrown: unknown = null;
   let exitCode: number | null = null;
+  const limit = init.fuelLimit === null ? null : BigInt(init.fuelLimit);
+  fuelCounter ??= limit === null ? null : new WebAssembly.Global({ value: 'i64', mutable: true }, 0n);
+  if (fuelCounter && limit !== null) fuelCounter.value = limit;
   try {
     ({ exitCode } = runWagi(module, {
       args: cgiArgv(init.name, head, init.argv),
       env: cgiEnvironment(head, { env: init.env, matchedRoute: head.route }),
       files: init.files,
       memoryMaxBytes: init.memoryBytes,
+      fuel: fuelCounter ?? undefined,
       readStdin(max) {
         const r = ex.read(max, true);
         if (r === EOF) return null;
@@ -66,6 +73,10 @@ export function runWagiRequest(init: SandboxInit, head: RequestHead, post: Post,
   } catch (err) {
     thrown = err;
   }
+  const outOfFuel = fuelCounter !== null && (fuelCounter.value as bigint) < 0n;
+  if (outOfFuel && thrown !== null) {
+    thrown = new IsolaError('ERR_FUEL_LIMIT', `fuel limit of ${init.fuelLimit} reached`, { status: 503 });
+  }
   const verdict = wagiVerdict({ thrown, exitCode, parser });
   let outcome: GuestOutcome;
   if (verdict.kind === 'ok') {
@@ -79,9 +90,10 @@ export function runWagiRequest(init: SandboxInit, head: RequestHead, post: Post,
   } else {
     const e = verdict.error;
     if (verdict.kind === 'abort') ex.fail(e.message);
-    const kind: GuestOutcome['kind'] = e.code === 'ERR_GUEST_TRAP' ? 'trap' : e.code === 'ERR_GUEST_EXIT' ? 'exit' : 'bad-response';
+    const kind: GuestOutcome['kind'] = e.code === 'ERR_GUEST_TRAP' || e.code === 'ERR_FUEL_LIMIT' ? 'trap' : e.code === 'ERR_GUEST_EXIT' ? 'exit' : 'bad-response';
     outcome = { kind, message: e.message, status: e.status, code: e.code };
   }
   outcome.cpuNs = cpuSinceLast();
+  if (fuelCounter && limit !== null) outcome.fuel = Number(limit - (fuelCounter.value as bigint));
   ex.close(outcome);
 }

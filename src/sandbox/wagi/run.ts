@@ -35,6 +35,8 @@ export interface WagiRunOptions {
   writeStderr(chunk: Uint8Array): void;
   /** Cap on the guest's linear memory, bytes (see the module doc for how it is enforced). */
   memoryMaxBytes: number;
+  /** The fuel counter of a metered module (src/artifacts/fuel.ts), imported as `isola.fuel`. */
+  fuel?: WebAssembly.Global;
 }
 
 let ready: Promise<void> | null = null;
@@ -64,6 +66,7 @@ function checkCommand(module: WebAssembly.Module): void {
   if (!exports.some((e) => e.name === '_start' && e.kind === 'function')) fail('no exported function "_start"');
   if (!exports.some((e) => e.name === 'memory' && e.kind === 'memory')) fail('no exported memory "memory"');
   for (const i of WebAssembly.Module.imports(module)) {
+    if (i.module === 'isola' && i.name === 'fuel' && i.kind === 'global') continue; // fuel metering
     if (i.module !== 'wasi_snapshot_preview1' || i.kind !== 'function') fail(`it imports ${i.module}.${i.name} (${i.kind})`);
   }
   checked.add(module);
@@ -99,6 +102,7 @@ export function runWagi(module: WebAssembly.Module, opts: WagiRunOptions): { exi
     }
     const imports = wasi.getImports(module) as Record<string, Record<string, (...a: any[]) => any>>;
     const state = shimWasiImports(imports.wasi_snapshot_preview1, opts);
+    if (opts.fuel) (imports as Record<string, unknown>).isola = { fuel: opts.fuel };
     let instance: WebAssembly.Instance;
     try {
       instance = new WebAssembly.Instance(module, imports as WebAssembly.Imports);
