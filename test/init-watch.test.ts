@@ -70,7 +70,8 @@ describe('isola init + isola dev --watch', () => {
     expect(v1).not.toBe(scaffold);
     writeFileSync(source, v1);
 
-    isola = await startIsola(join(PROJECT, 'isola.toml'), ['--watch']);
+    // `isola dev` builds the function first (its .wasm is missing): allow for a loaded machine.
+    isola = await startIsola(join(PROJECT, 'isola.toml'), ['--watch'], {}, 180_000);
     const running = isola;
     expect(running.stderr()).toContain('building my-fn: isola build src/index.ts -o dist/my-fn.wasm');
     expect(await (await fetch(`${running.url}/hello`)).text()).toBe('Hello from my-fn, you asked for /hello\n');
@@ -94,5 +95,5 @@ describe('isola init + isola dev --watch', () => {
     expect(running.stderr()).toMatch(/src\/index\.ts:\d+:\d+: error: /);
     expect(await (await fetch(`${running.url}/hello`)).text()).toBe('Hello from my-fn, version two serves /hello\n');
     expect(running.logs().filter((l) => l.outcome !== undefined && l.outcome !== 'ok')).toEqual([]);
-  }, 240_000);
+  }, 360_000);
 });

@@ -59,8 +59,11 @@ export function writeConfig(functions: FunctionSpec[], server: Record<string, st
   return path;
 }
 
-/** Starts `isola dev --config <file> --port 0` and resolves once it prints its listening line. */
-export async function startIsola(configPath: string, args: string[] = [], env: Record<string, string> = {}): Promise<Isola> {
+/**
+ * Starts `isola dev --config <file> --port 0` and resolves once it prints its listening line.
+ * `startMs` bounds the wait (default 60 s; more when isola must build a guest first).
+ */
+export async function startIsola(configPath: string, args: string[] = [], env: Record<string, string> = {}, startMs = 60_000): Promise<Isola> {
   const proc = spawn(process.execPath, [CLI, 'dev', '--config', configPath, '--port', '0', ...args], {
     env: { ...process.env, ISOLA_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -70,7 +73,7 @@ export async function startIsola(configPath: string, args: string[] = [], env: R
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
   const url = await new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error(`isola did not start in 60 s\nstdout: ${out}\nstderr: ${err}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`isola did not start in ${startMs / 1000} s\nstdout: ${out}\nstderr: ${err}`)), startMs);
     const check = () => {
       const m = /listening on (http:\/\/\S+)/.exec(out);
       if (m) {
