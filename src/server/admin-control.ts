@@ -160,6 +160,13 @@ export class ControlPlane {
     try {
       checkFunctionName(fn);
       const tenant = await this.tenant(tenantName);
+      const existing = await this.o.store.getFunction(tenantName, fn);
+      if (!existing && (await this.o.store.listFunctions(tenantName)).length >= tenant.limits.maxFunctions) {
+        // Checked again in the store's transaction; this only saves preparing an upload that cannot be kept.
+        throw new IsolaError('ERR_TENANT_LIMIT', `tenant "${tenantName}" already has ${tenant.limits.maxFunctions} functions, its limit`, {
+          status: 400, user: true, hint: 'delete a function you no longer need, or ask the operator for a higher max_functions',
+        });
+      }
       const { digest, size, bytes } = await upload.finish();
       if (size === 0) {
         throw new IsolaError('ERR_UPLOAD_EMPTY', 'the upload is empty: send the .wasm file as the request body', { status: 400, user: true, hint: 'curl --data-binary @fn.wasm -H "content-type: application/wasm" …' });
