@@ -3,7 +3,7 @@
  * them gets as far as componentize-js (so each takes well under a second).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -16,8 +16,12 @@ function build(files: Record<string, string>, entry = 'src/index.ts'): { status:
     mkdirSync(join(dir, path, '..'), { recursive: true });
     writeFileSync(join(dir, path), text);
   }
-  const r = spawnSync(process.execPath, [CLI, 'build', entry, '-o', 'out.wasm'], { cwd: dir, encoding: 'utf8' });
-  return { status: r.status, stderr: r.stderr, stdout: r.stdout };
+  try {
+    const r = spawnSync(process.execPath, [CLI, 'build', entry, '-o', 'out.wasm'], { cwd: dir, encoding: 'utf8' });
+    return { status: r.status, stderr: r.stderr, stdout: r.stdout };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 describe('isola build errors', () => {
