@@ -13,7 +13,9 @@ let base: string;
 
 beforeAll(async () => {
   const { out } = await buildSdkGuest('test/sdk-guest/index.ts', 'sdk-guest');
+  const { out: sw } = await buildSdkGuest('test/sdk-guest/service-worker.js', 'sdk-service-worker');
   isola = await startIsola(writeConfig([
+    { name: 'sw', wasm: sw, routes: ['/sw/*'], extra: 'env = { GREETING = "hi" }' },
     {
       name: 'sdk',
       wasm: out,
@@ -25,7 +27,7 @@ beforeAll(async () => {
     },
   ]));
   base = isola.url;
-}, 180_000);
+}, 300_000);
 
 afterAll(async () => {
   await isola?.stop();
@@ -200,6 +202,23 @@ describe('Workers example patterns', () => {
     const res = await get('/cors', { headers: { origin: 'https://a.test' } });
     expect(res.headers.get('access-control-allow-origin')).toBe('*');
     expect(await res.json()).toEqual({ cors: true });
+  });
+});
+
+describe('service-worker syntax (addEventListener(\'fetch\'))', () => {
+  it('answers every request through the listener, with variables as globals and waitUntil', async () => {
+    for (let i = 0; i < 3; i++) {
+      expect(await (await get(`/sw/x${i}`)).text()).toBe(`Hello worker! GET /sw/x${i} hi\n`);
+    }
+    expect(await (await get('/sw/post', { method: 'POST', body: 'data' })).text()).toBe('Hello worker! POST /sw/post hi data\n');
+    await until(() => isola.logs().some((l) => l.function === 'sw' && l.msg === 'sw waitUntil ran'));
+  });
+
+  it('answers 500 when the listener does not call respondWith, and keeps serving', async () => {
+    const res = await get('/sw/no-respond');
+    expect(res.status).toBe(500);
+    await until(() => isola.logs().some((l) => l.function === 'sw' && typeof l.msg === 'string' && l.msg.includes('without calling event.respondWith()')));
+    expect((await get('/sw/again')).status).toBe(200);
   });
 });
 

@@ -18,6 +18,7 @@ import { describeError, RequestContext } from './context.ts';
 import type { Env, ExportedHandler } from './index.ts';
 import { installOutboundFetch } from './outbound.ts';
 import { toRequest } from './request.ts';
+import { hasFetchListener, installServiceWorkerShim, serviceWorkerHandler } from './service-worker.ts';
 import { isStreamError, NO_BODY_STATUS, sendInternalError, sendResponse, toFields } from './response.ts';
 import type { Fields } from 'wasi:http/types@0.2.10';
 
@@ -31,6 +32,10 @@ export interface GuestModule {
   default?: unknown;
   incomingHandler?: IncomingHandler;
 }
+
+// Before the guest module runs (the generated entry imports this module first): capture a
+// service-worker-style `addEventListener('fetch', …)` instead of letting the engine take it.
+installServiceWorkerShim();
 
 let cachedEnv: Env | undefined;
 
@@ -55,8 +60,9 @@ function describeValue(value: unknown): string {
 }
 
 /**
- * The handler a module exports: `export default { fetch }` (Workers; also a Hono app), or a bare
- * `export default function (request, env, ctx)`.
+ * The handler a module exports: `export default { fetch }` (Workers; also a Hono app), a bare
+ * `export default function (request, env, ctx)`, or — with no default export — a listener
+ * registered with `addEventListener('fetch', …)` (Workers' service-worker syntax).
  *
  * @throws TypeError naming what was found when the module exports neither; the build runs the
  *   module's top level, so this surfaces as a build error.
@@ -70,9 +76,11 @@ export function findHandler(mod: GuestModule, entry: string): ExportedHandler<En
   if (candidate !== null && typeof candidate === 'object' && typeof (candidate as { fetch?: unknown }).fetch === 'function') {
     return candidate as ExportedHandler<Env>;
   }
+  if (candidate === undefined && hasFetchListener()) return serviceWorkerHandler();
   throw new TypeError(
     `${entry} must export a fetch handler: \`export default { fetch(request, env, ctx) { … } }\`, ` +
-      `a Hono app (\`export default app\`), or \`export default function (request, env, ctx) { … }\`; ` +
+      `a Hono app (\`export default app\`), \`export default function (request, env, ctx) { … }\`, ` +
+      `or register one with \`addEventListener('fetch', (event) => event.respondWith(…))\`; ` +
       `its default export is ${candidate === undefined ? 'missing' : describeValue(candidate)}`,
   );
 }

@@ -15,7 +15,8 @@
  * to type-check.
  */
 import { builtinModules } from 'node:module';
-import { dirname, join, relative, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Message, Plugin } from 'esbuild';
 import { ISOLA_ROOT } from './wit.js';
 
@@ -141,30 +142,36 @@ export async function bundle(entry: string, wasiVersion: string, cwd = process.c
     if (!Array.isArray(failure.errors)) throw err;
     throw new BundleError(failure.errors.map((m) => formatMessage(m, 'error', cwd, workingDir)));
   }
-  await checkExports(esbuild, entryPath, workingDir, cwd);
   const code = result.outputFiles[0]!.text;
   const inputs = Object.keys(result.metafile.inputs)
     .filter((p) => !p.startsWith('<stdin>') && !p.includes(':'))
     .map((p) => resolve(workingDir, p));
+  await checkExports(esbuild, entryPath, inputs, workingDir, cwd);
   return { code, inputs, warnings: result.warnings.map((m) => formatMessage(m, 'warning', cwd, workingDir)) };
 }
 
 /**
  * Fails fast, before the 10–25 s componentize step, when the entry has neither a default export
  * nor an `incomingHandler` export (`export *` never re-exports a default, so the entry's own
- * exports decide). Whether the default export is a usable handler is checked when it loads.
+ * exports decide) and none of the function's own files (outside node_modules and the SDK) calls
+ * `addEventListener` (service-worker syntax). Whether what it found is a usable handler is
+ * checked when the module loads, at build time.
  */
-async function checkExports(esbuild: typeof import('esbuild'), entryPath: string, workingDir: string, cwd: string): Promise<void> {
+async function checkExports(esbuild: typeof import('esbuild'), entryPath: string, inputs: string[], workingDir: string, cwd: string): Promise<void> {
   const result = await esbuild.build({
     entryPoints: [entryPath], absWorkingDir: workingDir, bundle: true, external: ['*'], write: false,
     format: 'esm', platform: 'neutral', metafile: true, logLevel: 'silent', outdir: 'out',
   });
   const exports = Object.values(result.metafile.outputs).flatMap((o) => o.exports);
   if (exports.includes('default') || exports.includes('incomingHandler')) return;
+  const own = inputs.filter((p) => !p.startsWith(SDK_SRC + sep) && !p.split(sep).includes('node_modules'));
+  for (const file of own) {
+    if ((await readFile(file, 'utf8').catch(() => '')).includes('addEventListener(')) return;
+  }
   const shown = relativeOrAbsolute(entryPath, cwd);
   throw new BundleError([
     `${shown}: error: no default export. Export the fetch handler: \`export default { async fetch(request, env, ctx) { … } }\`, ` +
-      `a Hono app (\`export default app\`), or \`export default function (request, env, ctx) { … }\`` +
+      `a Hono app (\`export default app\`), \`export default function (request, env, ctx) { … }\`, or register a listener with \`addEventListener('fetch', …)\`` +
       (exports.length > 0 ? ` (found: ${exports.join(', ')})` : ''),
   ]);
 }
