@@ -111,7 +111,8 @@ describe('load and queueing', () => {
       else expect(r).toMatchObject({ status: 503, retry: '1' });
     }
     const ok = results.filter((r) => r.status === 200).length;
-    expect(ok).toBeGreaterThanOrEqual(6); // 2 running + 4 queued at least
+    // At least the warm sandbox's request plus the 4 queued ones (the second sandbox may still be starting when the burst lands).
+    expect(ok).toBeGreaterThanOrEqual(5);
     expect(results.length - ok).toBeGreaterThan(0); // the queue bound did bite
     expect(events(i, 'big', 'start').length).toBeLessThanOrEqual(2);
     // Recovered: a fresh request is served at once.
