@@ -8,7 +8,8 @@
 //     functions. V8's profiler samples wall time: a thread preempted by the scheduler is charged to
 //     whatever it was running, so busy time ≥ CPU time on a loaded machine; compare with schedstat.
 //
-//   node bench/profile.mjs [--guest wat|js|wagi] [--seconds N] [--max-instances N] [--connections N] [--no-pin]
+//   node bench/profile.mjs [--guest wat|js|wagi] [--seconds N] [--max-instances N] [--connections N]
+//                          [--no-pin] [--isola head|dist|<git rev>] [--no-cpu-prof]
 // Profiles are kept under bench/profiles/<stamp>-<guest>/ (gitignored) for chrome://inspect or
 // speedscope.
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
@@ -19,6 +20,7 @@ import { pickLoadGenerator, runLoad } from './lib/load.mjs';
 import { isolaConfig, startIsola } from './lib/peers.mjs';
 import { hasTaskset, loadAvg } from './lib/proc.mjs';
 import { BENCH, prepare } from './lib/setup.mjs';
+import * as setup from './lib/setup.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -125,7 +127,7 @@ async function main() {
   mkdirSync(dir, { recursive: true });
   const out = [];
   const say = (l = '') => out.push(l);
-  say(`# isola hello profile: guest ${guest}, max_instances ${maxInstances}, wrk -c${connections} ${seconds} s${pin ? ', server CPU 0 / wrk CPU 1' : ', unpinned'}`);
+  say(`# isola ${setup.ISOLA_BUILD.commit} hello profile: guest ${guest}, max_instances ${maxInstances}, wrk -c${connections} ${seconds} s${pin ? ', server CPU 0 / wrk CPU 1' : ', unpinned'}`);
 
   // Phase 1, no profiler (V8's sampler adds a thread per profiled isolate): real CPU per thread.
   {
@@ -163,6 +165,10 @@ async function main() {
     }
   }
 
+  if (args.includes('--no-cpu-prof')) {
+    process.stdout.write(out.join('\n') + '\n');
+    return;
+  }
   // Phase 2, under --cpu-prof: where the sampled (wall) time goes, load window only.
   const { r, t0, t1, load } = await measure(gen, wasm, { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`], stderrFile: path.join(dir, 'isola.stderr') });
   const n = r.requests;

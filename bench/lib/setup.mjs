@@ -25,10 +25,12 @@ export let ISOLA_BUILD = { source: 'dist', commit: null };
  * Builds isola for the benchmark. 'head' (default): the committed HEAD's src/ compiled into
  * bench/.build/sut-<commit>/ — other engineers' rebuilds of dist/ cannot change or crash a
  * server mid-run, and the numbers belong to a commit. 'dist': a snapshot copy of the working
- * tree's current dist/ (uncommitted changes included).
+ * tree's current dist/ (uncommitted changes included). Any other value is a git revision, built
+ * like HEAD (for A/B comparisons of two commits).
  */
 function buildIsola(which) {
-  const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  const rev = which === 'head' || which === 'dist' ? 'HEAD' : which;
+  const commit = execFileSync('git', ['rev-parse', '--short', `${rev}^{commit}`], { cwd: ROOT, encoding: 'utf8' }).trim();
   if (which === 'dist') {
     if (!existsSync(at('dist/cli/main.js'))) run('npm', ['run', 'build'], 'isola (npm run build)');
     const dir = path.join(BUILD, 'sut-dist');
@@ -44,12 +46,17 @@ function buildIsola(which) {
   if (!existsSync(path.join(dir, 'dist/cli/main.js'))) {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    process.stderr.write(`  building isola ${commit} (git archive HEAD + tsc)…\n`);
-    execFileSync('sh', ['-c', `git archive HEAD src tsconfig.json package.json | tar -x -C '${dir}'`], { cwd: ROOT });
-    execFileSync(at('node_modules/.bin/tsc'), ['-p', path.join(dir, 'tsconfig.json')], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
+    process.stderr.write(`  building isola ${commit} (git archive + tsc)…\n`);
+    execFileSync('sh', ['-c', `git archive ${commit} src tsconfig.json package.json | tar -x -C '${dir}'`], { cwd: ROOT });
+    try {
+      execFileSync(at('node_modules/.bin/tsc'), ['-p', path.join(dir, 'tsconfig.json')], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+    } catch (e) {
+      // An older commit may not type-check against today's node_modules; tsc still emits.
+      if (!existsSync(path.join(dir, 'dist/cli/main.js'))) throw e;
+    }
   }
   ISOLA_CLI = path.join(dir, 'dist/cli/main.js');
-  ISOLA_BUILD = { source: 'committed HEAD, built apart', commit };
+  ISOLA_BUILD = { source: rev === 'HEAD' ? 'committed HEAD, built apart' : `commit ${which}, built apart`, commit };
 }
 
 /** Returns the paths of every artifact; `log` gets progress lines. Throws with a hint on failure. */
