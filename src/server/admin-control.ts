@@ -264,7 +264,7 @@ export class ControlPlane {
   /** Prepares and warms a version with settings, without routing to it. */
   private async stage(tenant: string, fn: string, version: VersionRecord, routes: string[], settings: DeploymentSettings): Promise<Deployment> {
     const wasm = await this.o.artifacts.localPath(version.digest);
-    const config = { name: fn, tenant, wasm, build: null, abi: version.abi, metering: "none" as const, routes, env: settings.env, argv: settings.argv, files: {}, limits: settings.limits, pool: settings.pool };
+    const config = { name: fn, tenant, wasm, build: null, abi: version.abi, metering: settings.metering ?? 'none', routes, env: settings.env, argv: settings.argv, files: {}, limits: settings.limits, pool: settings.pool };
     try {
       return await this.o.deployments.stage(config, deploymentKey(tenant, fn), tenant, `function "${fn}" version ${version.version}`);
     } catch (err) {

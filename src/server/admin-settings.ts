@@ -15,7 +15,7 @@ import { IsolaError } from '../errors.js';
 import type { AuditEntry, DeploymentRecord, DeploymentSettings, FunctionSummary, TenantRecord, VersionRecord } from '../store/types.js';
 
 /** Keys a deploy body may have. */
-export const DEPLOY_KEYS = ['version', 'routes', 'env', 'argv', 'limits', 'pool'] as const;
+export const DEPLOY_KEYS = ['version', 'routes', 'env', 'argv', 'limits', 'pool', 'metering'] as const;
 
 function badRequest(message: string, hint?: string): IsolaError {
   return new IsolaError('ERR_BAD_REQUEST', message, { status: 400, user: true, hint });
@@ -74,7 +74,7 @@ export function defaultFunction(): FunctionConfig {
  */
 export function deploySettings(body: Record<string, unknown>, live: DeploymentSettings | null, tenant: TenantRecord): DeploymentSettings {
   const table: Record<string, unknown> = {};
-  for (const key of ['env', 'argv', 'limits', 'pool'] as const) if (body[key] !== undefined) table[key] = body[key];
+  for (const key of ['env', 'argv', 'limits', 'pool', 'metering'] as const) if (body[key] !== undefined) table[key] = body[key];
   const parsed = parseFunctionTable(table);
   const base = defaultFunction();
   const settings: DeploymentSettings = {
@@ -82,6 +82,7 @@ export function deploySettings(body: Record<string, unknown>, live: DeploymentSe
     argv: body.argv !== undefined ? parsed.argv : (live?.argv ?? []),
     limits: body.limits !== undefined ? parsed.limits : { ...base.limits, ...live?.limits },
     pool: body.pool !== undefined ? parsed.pool : { ...base.pool, ...live?.pool },
+    metering: body.metering !== undefined ? parsed.metering : (live?.metering ?? 'none'),
   };
   const memoryGiven = isObject(body.limits) && body.limits.memory !== undefined;
   if (!memoryGiven && live === null) settings.limits.memoryBytes = Math.min(settings.limits.memoryBytes, tenant.limits.memoryBytes);
@@ -96,7 +97,7 @@ export function deploySettings(body: Record<string, unknown>, live: DeploymentSe
 /** Stored settings with defaults for keys added since they were written (forward compatibility). */
 export function completeSettings(s: DeploymentSettings): DeploymentSettings {
   const base = defaultFunction();
-  return { env: s.env, argv: s.argv, limits: { ...base.limits, ...s.limits }, pool: { ...base.pool, ...s.pool } };
+  return { env: s.env, argv: s.argv, limits: { ...base.limits, ...s.limits }, pool: { ...base.pool, ...s.pool }, metering: s.metering ?? 'none' };
 }
 
 /**
@@ -151,7 +152,7 @@ export function deploymentView(d: DeploymentRecord): Record<string, unknown> {
   const s = completeSettings(d.settings);
   return {
     id: d.id, function: d.function, version: d.version, routes: d.routes, env: s.env, argv: s.argv,
-    limits: snake(s.limits), pool: snake(s.pool), kind: d.kind, restores: d.restores, created_at: d.createdAt,
+    limits: snake(s.limits), pool: snake(s.pool), metering: s.metering, kind: d.kind, restores: d.restores, created_at: d.createdAt,
   };
 }
 

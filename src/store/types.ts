@@ -56,6 +56,8 @@ export interface DeploymentSettings {
   argv: string[];
   limits: LimitsConfig;
   pool: PoolConfig;
+  /** "fuel": deterministic metering (absent in records written before it existed = "none"). */
+  metering?: 'none' | 'fuel';
 }
 
 /** One entry of a function's deployment history; the live one is what serves now. */
