@@ -3,6 +3,7 @@
  * clock, watched from the main thread), wall clock, and linear memory. Each stops only the guest
  * that hit it: the sandbox is replaced and the server keeps answering.
  */
+import { appendFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildGuest } from './guests/index.js';
 import { rawRequest } from './support/raw.js';
@@ -65,6 +66,25 @@ describe('wall-clock limit', () => {
     await until(() => accessLog(id) !== undefined, 5000, 'access log');
     expect(accessLog(id)!.cpu_ms as number).toBeLessThan(100); // blocked, not burning: the CPU limit did not fire
   });
+});
+
+describe('JS heap limit of a sandbox', () => {
+  it('stops a guest that piles up host resources with 503 ERR_MEMORY_LIMIT, and the server survives', async () => {
+    const wasm = await buildGuest('fields-bomb');
+    const config = writeConfig([{ name: 'pile', wasm, routes: ['/pile'], limits: { cpu: '30s', timeout: '30s' } }]);
+    appendFileSync(config, '\n[sandboxes]\nheap = "48MiB"\n');
+    const other = await startIsola(config);
+    try {
+      const res = await fetch(`${other.url}/pile`);
+      expect(res.status).toBe(503);
+      const err = await errorOf(res);
+      expect(err.code).toBe('ERR_MEMORY_LIMIT');
+      expect(err.message).toMatch(/JS heap/);
+      expect((await fetch(`${other.url}/pile`)).status).toBe(503); // replaced, and stopped again
+    } finally {
+      await other.stop();
+    }
+  }, 60_000);
 });
 
 describe('memory limit', () => {

@@ -223,6 +223,7 @@ function resolve(raw: RawConfig, opts: ParseConfigOptions): IsolaConfig {
       max: raw.sandboxes.max,
       memoryBytes: raw.sandboxes.memory,
       blank: raw.sandboxes.blank,
+      heapBytes: raw.sandboxes.heap,
     },
     functions: raw.functions.map((f) => ({
       name: f.name,

@@ -284,6 +284,7 @@ const sandboxesShape = {
   max: integer(64, 1, Number.MAX_SAFE_INTEGER),
   memory: size(4 * GIB),
   blank: integer(2, 0, Number.MAX_SAFE_INTEGER),
+  heap: size(256 * 1024 ** 2),
 };
 
 const functionShape = {

@@ -99,6 +99,8 @@ export interface SandboxesConfig {
   memoryBytes: number;
   /** Pre-spawned sandboxes not yet bound to a function. Default 2. */
   blank: number;
+  /** JS heap cap of each sandbox thread (node's resourceLimits: host objects a guest makes, the jco glue), bytes. Default 256 MiB. */
+  heapBytes: number;
 }
 
 export interface BuildConfig {

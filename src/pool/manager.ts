@@ -46,6 +46,10 @@ export class SandboxManager {
   /** Memory of a blank sandbox as last measured, bytes. */
   private blankMemory = 0;
 
+  private get heapMb(): number {
+    return Math.max(16, Math.floor(this.config.heapBytes / (1024 * 1024)));
+  }
+
   constructor(readonly config: SandboxesConfig) {
     this.sweeper = setInterval(() => this.sweep(), 1000);
     this.sweeper.unref();
@@ -115,7 +119,7 @@ export class SandboxManager {
         this.stats.blankBinds++;
       } else {
         this.stats.threadStarts++;
-        sb = await Sandbox.spawn(spec.maxHeapMb);
+        sb = await Sandbox.spawn(this.heapMb);
       }
       await sb.bind(spec);
     } catch (err) {
@@ -158,7 +162,7 @@ export class SandboxManager {
       if (!fits({ live, memory: this.memory, estimate: this.blankMemory, max: this.config.max, maxMemory: this.config.memoryBytes })) return;
       this.spawningBlanks++;
       this.starting++;
-      Sandbox.spawn().then(
+      Sandbox.spawn(this.heapMb).then(
         (sb) => {
           this.spawningBlanks--;
           this.starting--;

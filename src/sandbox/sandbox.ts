@@ -35,8 +35,6 @@ export interface SandboxSpec {
   fuelLimit: number | null;
   /** Largest guest stdout+stderr kept per request, bytes. */
   maxLogBytes: number;
-  /** JS heap cap of the worker, MiB (node's resourceLimits; Wasm memory is capped separately). */
-  maxHeapMb?: number;
 }
 
 /** Per-request limits the main thread enforces. */
@@ -55,6 +53,8 @@ export interface RunResult {
   /** ok | a GuestOutcome kind | timeout | crashed | client-abort | body-too-large */
   outcome: string;
   message?: string;
+  /** The error code of a failure (ERR_FUEL_LIMIT, ERR_CPU_LIMIT, …), when there is one. */
+  code?: string;
   requestBytes: number;
   responseBytes: number;
   /** The sandbox can take another request (false: the pool must discard it). */
@@ -87,6 +87,7 @@ const FAILURE_STATUS: Record<string, [number, ErrorCode]> = {
   crashed: [500, 'ERR_SANDBOX_CRASHED'],
   timeout: [504, 'ERR_WALL_TIMEOUT'],
   cpu: [503, 'ERR_CPU_LIMIT'],
+  memory: [503, 'ERR_MEMORY_LIMIT'],
   'body-too-large': [413, 'ERR_REQUEST_BODY_TOO_LARGE'],
 };
 
@@ -145,7 +146,10 @@ export class Sandbox {
     this.worker.stdout.resume();
     this.worker.stderr.resume();
     this.worker.on('message', (msg: FromSandbox) => this.onMessage(msg));
-    this.worker.on('error', (err) => this.died(`sandbox error: ${err.message}`));
+    this.worker.on('error', (err) => {
+      const oom = (err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY';
+      this.died(oom ? 'the sandbox ran out of JS heap ([sandboxes] heap)' : `sandbox error: ${err.message}`, oom);
+    });
     this.worker.on('exit', () => this.died('sandbox exited'));
   }
 
@@ -230,7 +234,7 @@ export class Sandbox {
 
   /** Spawns and binds: a cold start including the thread. */
   static async start(spec: SandboxSpec): Promise<Sandbox> {
-    const sb = await Sandbox.spawn(spec.maxHeapMb);
+    const sb = await Sandbox.spawn();
     try {
       await sb.bind(spec);
     } catch (err) {
@@ -251,12 +255,12 @@ export class Sandbox {
     this.deathHandlers.push(fn);
   }
 
-  private died(reason: string): void {
+  private died(reason: string, outOfMemory = false): void {
     if (this.state === 'dead') return;
     this.state = 'dead';
     this.settle(new IsolaError('ERR_SANDBOX_CRASHED', reason));
     this.clock_?.close();
-    this.run_?.fail('crashed', reason);
+    this.run_?.fail(outOfMemory ? 'memory' : 'crashed', reason);
     for (const fn of this.deathHandlers.splice(0)) fn();
   }
 
@@ -384,7 +388,9 @@ class ActiveRun {
   private readonly onClose = (): void => {
     // The response closed: either it finished, or the client went away mid-exchange.
     if (this.finished) return;
-    if (!this.res.writableFinished) {
+    // After res.end() the response is the socket's to deliver: a client that closes once it has read
+    // it (before the write callback runs) did not abort anything.
+    if (!this.res.writableFinished && !this.ended) {
       Atomics.store(this.ctl, ABORTED, AbortReason.ClientGone);
       if (!this.bodyDone) this.post({ id: this.head.id, error: 'client disconnected' });
       signal(this.ctl);
@@ -435,14 +441,16 @@ class ActiveRun {
       }
     } else if (end) res.end();
     if (end) this.ended = true;
-    if (msg.done) this.complete(msg.done, msg.log, msg.recycling);
+    if (msg.done) this.complete(msg.done, msg.log, msg.recycling, msg.end === true);
   }
   private status = 0;
   private ended = false;
 
-  private complete(outcome: GuestOutcome, log?: RunResult['log'], recycling?: boolean): void {
+  private complete(outcome: GuestOutcome, log?: RunResult['log'], recycling?: boolean, bodyEnded = false): void {
     let kind: string = outcome.kind;
-    if (this.clientGone) kind = 'client-abort';
+    // A client that closed as the guest finished a complete response (e.g. once it had read
+    // Content-Length bytes, before the end reached us) did not abort it.
+    if (this.clientGone && !(outcome.kind === 'ok' && bodyEnded && this.headSent)) kind = 'client-abort';
     else if (!this.ended) {
       if (this.headSent) this.res.destroy(); // abort: never a clean end for a broken body
       else {
@@ -457,6 +465,7 @@ class ActiveRun {
       status: this.status,
       outcome: kind,
       message: outcome.message,
+      code: outcome.code ?? (kind === 'ok' || kind === 'client-abort' ? undefined : FAILURE_STATUS[kind]?.[1]),
       requestBytes: this.requestBytes,
       responseBytes: this.responseBytes,
       reusable: !outcome.discard || recycling === true,
@@ -468,7 +477,7 @@ class ActiveRun {
   }
 
   /** Ends the exchange from the main thread's side (deadline, crash, body too large). */
-  fail(kind: 'timeout' | 'cpu' | 'crashed' | 'body-too-large', message: string): void {
+  fail(kind: 'timeout' | 'cpu' | 'memory' | 'crashed' | 'body-too-large', message: string): void {
     if (this.finished) return;
     const reusable = kind === 'body-too-large' ? false : false;
     if (!this.clientGone) {
@@ -479,10 +488,11 @@ class ActiveRun {
         this.status = status;
       }
     }
-    const cpuNs = kind === 'crashed' ? 0 : Number(this.sandbox.cpuInRequest());
-    this.finish({ status: this.status, outcome: kind, message, requestBytes: this.requestBytes, responseBytes: this.responseBytes, reusable, cpuNs });
+    const dead = kind === 'crashed' || kind === 'memory';
+    const cpuNs = dead ? 0 : Number(this.sandbox.cpuInRequest());
+    this.finish({ status: this.status, outcome: kind, message, code: FAILURE_STATUS[kind]![1], requestBytes: this.requestBytes, responseBytes: this.responseBytes, reusable, cpuNs });
     // After finish: killing re-enters fail('crashed') through the death handler, which must be a no-op.
-    if (kind !== 'crashed') this.sandbox.kill();
+    if (!dead) this.sandbox.kill();
   }
 
   private finish(result: RunResult): void {

@@ -49,7 +49,7 @@ export class Deployments {
   constructor(
     private readonly cacheDir: string,
     private readonly log: Logger,
-    readonly manager: SandboxManager = new SandboxManager({ max: 64, memoryBytes: 4 * 1024 ** 3, blank: 2 }),
+    readonly manager: SandboxManager = new SandboxManager({ max: 64, memoryBytes: 4 * 1024 ** 3, blank: 2, heapBytes: 256 * 1024 ** 2 }),
   ) {}
 
   /**

@@ -313,6 +313,13 @@ export const memoryBomb: GuestSource = (o) =>
     o,
   );
 
+/** Creates `fields` resources in a loop and never drops them: host-side objects pile up until the sandbox's JS heap cap stops it. */
+export const fieldsBomb: GuestSource = (o) =>
+  guest(() => `
+    (loop $more
+      (drop (call $fields.new))
+      (br $more))`, o);
+
 /** Every guest by its name. */
 export const guests = {
   hello,
@@ -336,6 +343,7 @@ export const guests = {
   sleep,
   'spin-after-head': spinAfterHead,
   'memory-bomb': memoryBomb,
+  'fields-bomb': fieldsBomb,
 } satisfies Record<string, GuestSource>;
 
 /** The name of a guest in `guests`. */
