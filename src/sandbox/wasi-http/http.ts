@@ -143,7 +143,23 @@ export class OutgoingBody {
     this.exchange = exchange;
     for (const c of this.#early) exchange.write(c);
     this.#early = [];
-    if (this.#finished) exchange.end();
+    if (this.#finished) {
+      const problem = this.#lengthProblem();
+      if (problem) exchange.fail(problem);
+      else exchange.end();
+    }
+  }
+
+  /**
+   * Why the body breaks its content-length, or null. A response to HEAD, and a 204 or 304, carry
+   * the length of a body they do not send (RFC 9110 §8.6, §9.3.2, §15.4.5), so they are not checked;
+   * before the response is handed over the method is not known yet and bind() checks again.
+   */
+  #lengthProblem(): string | null {
+    if (typeof this.#declared !== 'number' || this.#declared === this.#written) return null;
+    const status = this.response.status;
+    if (this.exchange?.head.method === 'HEAD' || status === 204 || status === 304) return null;
+    return `content-length is ${this.#declared} but ${this.#written} bytes were written`;
   }
 
   write(): OutputStream | Err {
@@ -159,11 +175,13 @@ export class OutgoingBody {
   #finish(): undefined | Err<ErrorCode> {
     if (this.#finished) return { tag: 'err', val: { tag: 'internal-error', val: 'body already finished' } };
     this.#finished = true;
-    if (typeof this.#declared === 'number' && this.#declared !== this.#written) {
-      this.exchange?.fail(`content-length is ${this.#declared} but ${this.#written} bytes were written`);
+    if (!this.exchange) return undefined; // checked when the response is handed over (bind)
+    const problem = this.#lengthProblem();
+    if (problem) {
+      this.exchange.fail(problem);
       return { tag: 'err', val: { tag: 'HTTP-response-body-size', val: BigInt(this.#written) } };
     }
-    this.exchange?.end();
+    this.exchange.end();
     return undefined;
   }
 
@@ -186,7 +204,7 @@ export class OutgoingBody {
   /** Takes body bytes; returns why not, or null. */
   take(bytes: Uint8Array): string | null {
     if (this.#finished) return 'body finished';
-    if (typeof this.#declared === 'number' && this.#written + bytes.byteLength > this.#declared) {
+    if (typeof this.#declared === 'number' && this.#written + bytes.byteLength > this.#declared && this.exchange?.head.method !== 'HEAD') {
       return `write past content-length ${this.#declared}`;
     }
     if (this.#written + bytes.byteLength > maxResponseBodyBytes) {
@@ -216,7 +234,10 @@ class BodySink implements OutputSink {
   }
   flush(block: boolean): string | null {
     const ex = this.body.exchange;
+    // Both flushes hand the bytes to the main thread now (wasi:io: flush "requests a flush");
+    // the blocking one also waits until the window has room again.
     if (ex && block) ex.waitForCapacity();
+    else ex?.flush();
     return this.closedReason();
   }
   closedReason(): string | null {
