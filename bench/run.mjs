@@ -4,7 +4,7 @@
 //
 //   npm run bench                 full run (~8 min): 10 s runs, 3 rounds, 1 GiB streaming
 //   npm run bench -- --quick      short run (~2 min): 3 s runs, 3 rounds, 256 MiB streaming
-//   options: --only hello,cold,stream,fuel  --seconds N  --rounds N  --connections N  --no-pin
+//   options: --only hello,cold,stream,noisy,fuel  --seconds N  --rounds N  --connections N  --no-pin
 //            --isola head|dist (default head: the committed HEAD built apart from the working tree)
 //
 // Numbers drift on a shared machine: read the ratios (taken within one round), not the absolutes.
@@ -23,6 +23,7 @@ import { runHello } from './scenarios/hello.mjs';
 import { runColdStart } from './scenarios/coldstart.mjs';
 import { runStreaming } from './scenarios/streaming.mjs';
 import { runMetering } from './scenarios/metering.mjs';
+import { runNoisy } from './scenarios/noisy.mjs';
 
 function parseArgs(argv) {
   const o = { quick: false, only: null, pin: true, isola: 'head' };
@@ -150,7 +151,8 @@ function targetsTable(res, o) {
   }
   if (res.fuel?.status === 'ok') rows.push(target('fuel metering overhead ≤ ×1.3 (geometric mean, thread CPU)', res.fuel.cpuGeomean <= 1.3, `${fmtRatio(res.fuel.cpuGeomean)} (wall ${fmtRatio(res.fuel.geomean)})`));
   else rows.push(['fuel metering overhead ≤ ×1.3', '–', 'not yet (issue 6)']);
-  rows.push(['noisy neighbour: light tenant p99 ≤ 2× alone', '–', 'not yet (issue 6)']);
+  if (res.noisy && !res.noisy.error) rows.push(target('noisy neighbour: light tenant p99 beside the hog ≤ 2× alone', res.noisy.p99Ratio.median <= 2 && res.noisy.beside.non2xx === 0, `${fmtRange(res.noisy.p99Ratio, fmtRatio)}${res.noisy.beside.non2xx ? `, ${res.noisy.beside.non2xx} non-2xx` : ''}`));
+  else rows.push(['noisy neighbour: light tenant p99 ≤ 2× alone', '–', 'not run']);
   return mdTable(['target', 'measured', 'status'], rows);
 }
 
@@ -187,6 +189,15 @@ async function main() {
     log('scenario: body streaming');
     res.stream = await runStreaming(artifacts, { bytes: o.streamBytes, reps: o.streamReps, serverCpus, loadCpus, log });
   }
+  if (want('noisy')) {
+    log('scenario: noisy neighbour');
+    try {
+      res.noisy = await runNoisy(artifacts.guests, artifacts, { gen, seconds: o.seconds, rounds: o.rounds, serverCpus, loadCpus, log });
+    } catch (e) {
+      log(`  noisy neighbour failed: ${e.message.split('\n')[0]}`);
+      res.noisy = { error: e.message.split('\n')[0] };
+    }
+  }
   if (want('fuel')) {
     log('scenario: fuel metering overhead (bench/fuel.mjs)');
     res.fuel = await runMetering({ quick: o.quick, serverCpus, log });
@@ -194,6 +205,8 @@ async function main() {
   const loads = [
     ...(res.hello?.peers.flatMap((p) => p.runs?.map((r) => r.load1) ?? []) ?? []),
     ...(res.stream?.flatMap((p) => p.runs.map((r) => r.load1)) ?? []),
+    ...(res.noisy?.rounds ? [...res.noisy.rounds.alone, ...res.noisy.rounds.beside].map((r) => r.load1) : []),
+    ...(res.cold ? [res.cold.load1] : []),
   ];
   const md = [
     `## isola benchmarks — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC (${o.quick ? 'quick' : 'full'} run)`,
@@ -211,9 +224,16 @@ async function main() {
       ['**geometric mean**', '', '', `**${fmtRatio(res.fuel.geomean)}**`, `**${fmtRatio(res.fuel.cpuGeomean)}**`],
     ]), '');
   }
+  if (res.noisy && !res.noisy.error) {
+    const n = res.noisy;
+    md.push(`### Noisy neighbour (tenant "hog": 16 requests in flight, ~${n.hogMs} ms CPU each; tenant "light": WAT hello on 4 connections)`, '', mdTable(['light tenant', 'req/s', 'p50', 'p99', 'non-2xx'], [
+      ['alone', fmtRange(n.alone.rps, fmtInt), fmtRange(n.alone.p50, fmtMs), fmtRange(n.alone.p99, fmtMs), String(n.alone.non2xx)],
+      [`beside the hog (hog: ${fmtRange(n.hog.rps, (x) => x.toFixed(1))} req/s, ${n.hog.non2xx} non-2xx)`, fmtRange(n.beside.rps, fmtInt), fmtRange(n.beside.p50, fmtMs), fmtRange(n.beside.p99, fmtMs), String(n.beside.non2xx)],
+    ]), '');
+  }
   md.push('### Not yet measured', '', mdTable(['scenario', 'status'], [
     ...(res.fuel?.status === 'ok' ? [] : [['metering: CPU-bound C suite (sha256, nbody, sort, fib) with and without fuel', res.fuel?.note ? `${res.fuel.status}: ${res.fuel.note}` : 'not yet (issue 6)']]),
-    ['noisy neighbour: light tenant p50/p99 alone and beside a CPU hog', 'not yet (issue 6)'],
+    ...(res.noisy && !res.noisy.error ? [] : [['noisy neighbour: light tenant p50/p99 alone and beside a CPU hog', res.noisy?.error ? `error: ${res.noisy.error}` : 'not run']]),
     ['density: functions deployed / kept warm within a memory budget', 'not yet (issue 5: global capacity)'],
   ]), '');
   if (res.cold) {

@@ -35,6 +35,7 @@ export function isolaConfig(file, functions, { dataDir = path.join(BUILD, 'sut-d
   }
   for (const f of functions) {
     lines.push('[[functions]]', `name = ${toml(f.name)}`, `wasm = ${toml(f.wasm)}`, `routes = ${toml(f.routes)}`);
+    if (f.tenant) lines.push(`tenant = ${toml(f.tenant)}`);
     if (f.env) lines.push(`env = { ${Object.entries(f.env).map(([k, v]) => `${k} = ${toml(v)}`).join(', ')} }`);
     for (const table of ['limits', 'pool']) {
       if (!f[table]) continue;

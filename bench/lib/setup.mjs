@@ -67,7 +67,7 @@ export async function prepare({ isola = 'head' } = {}) {
   // WAT guests: bundle test/guests/index.ts into the repo (so its packages resolve), then build.
   const bundle = path.join(BUILD, 'guests.mjs');
   run(at('node_modules/.bin/esbuild'), [
-    'test/guests/index.ts', '--bundle', '--platform=node', '--format=esm', '--packages=external',
+    'bench/lib/guests-entry.mjs', '--bundle', '--platform=node', '--format=esm', '--packages=external',
     `--outfile=${bundle}`, '--log-level=warning',
   ], 'WAT guests bundle');
   const guests = await import(bundle);
@@ -106,6 +106,7 @@ export async function prepare({ isola = 'head' } = {}) {
 
   const workerd = at('node_modules/workerd/bin/workerd');
   return {
+    guests,
     watHello,
     watEcho,
     jsHello: at('examples/hello/hello.wasm'),
