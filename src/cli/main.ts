@@ -13,6 +13,7 @@ import { registerInit } from './init.js';
 import { registerFunctions } from './functions.js';
 import { registerRollback } from './rollback.js';
 import { registerServe } from './serve.js';
+import { registerTail } from './tail.js';
 import { registerTenants } from './tenants.js';
 import { registerVersions } from './versions.js';
 
@@ -30,6 +31,7 @@ registerFunctions(program);
 registerVersions(program);
 registerRollback(program);
 registerDelete(program);
+registerTail(program);
 registerBuild(program);
 registerInit(program);
 

@@ -15,10 +15,13 @@ import { IsolaError } from '../errors.js';
 import { startAdmin } from '../server/admin.js';
 import { ControlPlane } from '../server/admin-control.js';
 import { artifactCacheDir, Deployments } from '../server/deployments.js';
-import { startEdge } from '../server/edge.js';
+import { defaultScheduler, startEdge } from '../server/edge.js';
+import { Readiness } from '../server/ops.js';
 import { FsArtifactStore } from '../store/artifacts.js';
 import { databasePath, openSqliteStore } from '../store/sqlite.js';
 import { createLogger } from '../telemetry/log.js';
+import { Metrics } from '../telemetry/metrics.js';
+import { TailHub } from '../telemetry/tail.js';
 import { defineCommand, parsePort } from './command.js';
 
 export interface ServeOptions {
@@ -129,7 +132,23 @@ async function serve(opts: ServeOptions): Promise<void> {
   const log = createLogger();
   const store = openSqliteStore(databasePath(s.dataDir));
   const artifacts = new FsArtifactStore(join(s.dataDir, 'blobs'));
-  const deployments = new Deployments(artifactCacheDir(s.dataDir), log);
+  const metrics = new Metrics();
+  const tail = new TailHub();
+  const deployments = new Deployments(artifactCacheDir(s.dataDir), log, undefined, { metrics, tail });
+  const scheduler = defaultScheduler();
+  metrics.setSources({
+    pools: () => deployments.list().map((d) => ({ tenant: d.owner, name: d.name, stats: d.pool.snapshot() })),
+    manager: () => deployments.manager.snapshot(),
+    scheduler: () => scheduler.snapshot(),
+    tail,
+  });
+  let listening = false;
+  const readiness = new Readiness()
+    .check('store', async (): Promise<true> => {
+      await store.getTenant('-readyz-');
+      return true;
+    })
+    .check('listeners', () => listening || 'the edge and admin listeners are not up yet');
   const control = new ControlPlane({
     store, artifacts, deployments, log, cacheDir: artifactCacheDir(s.dataDir), baseDomain: s.baseDomain,
     tenantLimits: s.tenantLimits, drainMs: s.drainTimeoutMs,
@@ -137,11 +156,13 @@ async function serve(opts: ServeOptions): Promise<void> {
   const t0 = performance.now();
   const restored = await control.restore();
   log.info({ live: restored.live, failed: restored.failed, ms: Math.round(performance.now() - t0) }, 'deployments restored from the store');
-  const edge = await startEdge({ host: s.host, port: s.port, deployments, log });
+  const edge = await startEdge({ host: s.host, port: s.port, deployments, log, scheduler, metrics });
   const admin = await startAdmin({
     host: s.adminHost, port: s.adminPort, control, store, artifacts, log, operatorToken: s.operatorToken!,
     baseDomain: s.baseDomain, maxUploadBytes: s.maxUploadBytes, tenantLimits: s.tenantLimits,
+    ops: { metrics, tail, readiness },
   });
+  listening = true;
   process.stdout.write(`listening on ${edge.url}\nadmin on ${admin.url}\n`);
 
   let stopping = false;
@@ -149,6 +170,8 @@ async function serve(opts: ServeOptions): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping: draining in-flight requests');
+    readiness.drain();
+    tail.closeAll();
     const drain = s.drainTimeoutMs;
     const force = setTimeout(() => process.exit(1), drain + 5000);
     force.unref();

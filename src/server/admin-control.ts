@@ -266,7 +266,7 @@ export class ControlPlane {
     const wasm = await this.o.artifacts.localPath(version.digest);
     const config = { name: fn, tenant, wasm, build: null, abi: version.abi, metering: settings.metering ?? 'none', routes, env: settings.env, argv: settings.argv, files: {}, limits: settings.limits, pool: settings.pool };
     try {
-      return await this.o.deployments.stage(config, deploymentKey(tenant, fn), tenant, `function "${fn}" version ${version.version}`);
+      return await this.o.deployments.stage(config, deploymentKey(tenant, fn), tenant, `function "${fn}" version ${version.version}`, version.version);
     } catch (err) {
       throw memoryError(err, 'limits.memory');
     }

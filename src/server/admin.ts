@@ -20,9 +20,10 @@ import { IsolaError, toIsolaError } from '../errors.js';
 import type { ArtifactStore, MetadataStore } from '../store/types.js';
 import type { Logger } from '../telemetry/log.js';
 import { actorOf, authenticate, operatorOnly, tenantOrOperator, type AdminEnv } from './admin-auth.js';
-import type { ControlPlane } from './admin-control.js';
+import { deploymentKey, type ControlPlane } from './admin-control.js';
 import { auditView, deploymentView, DEPLOY_KEYS, functionView, isObject, onlyKeys, tenantLimits, tenantView, versionView } from './admin-settings.js';
 import { pumpUpload } from './admin-upload.js';
+import { mountOps, streamTail, type OpsOptions } from './ops.js';
 
 /** Largest JSON body the admin API reads, bytes. */
 export const MAX_JSON_BODY = 1024 * 1024;
@@ -41,6 +42,8 @@ export interface AdminOptions {
   maxUploadBytes: number;
   /** `[server.tenant_limits]`. */
   tenantLimits: import('../config/types.js').TenantLimits;
+  /** /healthz, /readyz, /metrics (operator token) and the tail route, when given (ops.ts). */
+  ops?: OpsOptions;
 }
 
 type Env = AdminEnv & { Bindings: HttpBindings };
@@ -88,6 +91,12 @@ export function createAdminApp(o: AdminOptions): Hono<Env> {
   app.notFound((c) => c.json(errorBody(new IsolaError('ERR_NOT_FOUND', `no admin route ${c.req.method} ${c.req.path}`, { status: 404, user: true, hint: 'the routes are listed in docs/admin-api.md' })), 404));
 
   app.get('/v1/health', (c) => c.json({ ok: true }));
+  if (o.ops) {
+    const auth = authenticate(store, o.operatorToken);
+    mountOps(app, o.ops, (c, next) => auth(c, async () => {
+      await operatorOnly(c, next);
+    }));
+  }
 
   const v1 = new Hono<Env>();
   v1.use('*', authenticate(store, o.operatorToken));
@@ -199,6 +208,15 @@ export function createAdminApp(o: AdminOptions): Hono<Env> {
     if (!(await store.getFunction(tenant, name))) throw new IsolaError('ERR_FUNCTION_NOT_FOUND', `no function named "${name}"`, { status: 404, user: true });
     return c.json({ deployments: (await store.listDeployments(tenant, name)).map(deploymentView) });
   });
+  const ops = o.ops;
+  if (ops) {
+    v1.get('/tenants/:tenant/functions/:name/logs', tenantOrOperator, async (c) => {
+      const { tenant, name } = c.req.param();
+      await control.tenant(tenant);
+      if (!(await store.getFunction(tenant, name))) throw new IsolaError('ERR_FUNCTION_NOT_FOUND', `no function named "${name}"`, { status: 404, user: true });
+      return streamTail(c.env.outgoing, ops.tail, deploymentKey(tenant, name));
+    });
+  }
   v1.post('/tenants/:tenant/functions/:name/rollback', tenantOrOperator, async (c) => {
     const { tenant, name } = c.req.param();
     const d = await control.rollback(tenant, name, actorOf(c.get('principal')));

@@ -19,6 +19,8 @@ import { compileArtifact, prepareArtifact, type Artifact } from '../artifacts/pr
 import { SandboxManager } from '../pool/manager.js';
 import { FunctionPool } from '../pool/pool.js';
 import type { Logger } from '../telemetry/log.js';
+import type { FunctionMetrics, Metrics } from '../telemetry/metrics.js';
+import type { TailChannel, TailHub } from '../telemetry/tail.js';
 import { RouteTable, parseRoute, type RoutePattern } from './routes.js';
 
 /** Largest guest stdout+stderr kept per request, bytes. */
@@ -35,6 +37,25 @@ export interface Deployment {
   artifact: Artifact;
   pool: FunctionPool;
   limits: LimitsConfig;
+  /**
+   * Which version of the function this is: the store's version number under `isola serve`; under
+   * `isola dev`, 1 at start and one more on every `--watch` swap.
+   */
+  version: number;
+  /** The tenant for scheduling, logs and metrics: `tenant`, else `config.tenant`, else "default". */
+  owner: string;
+  /** Child logger with `tenant`, `function` and `version` bound (serialised once). */
+  log: Logger;
+  /** The function's metric label sets (shared by its versions), when metrics are on. */
+  metrics: FunctionMetrics | null;
+  /** The function's `isola tail` channel (shared by its versions), when tailing is on. */
+  tail: TailChannel | null;
+}
+
+/** Where deployments report: metrics and live logs (both optional). */
+export interface DeploymentTelemetry {
+  metrics?: Metrics;
+  tail?: TailHub;
 }
 
 export class Deployments {
@@ -50,6 +71,7 @@ export class Deployments {
     private readonly cacheDir: string,
     private readonly log: Logger,
     readonly manager: SandboxManager = new SandboxManager({ max: 64, memoryBytes: 4 * 1024 ** 3, blank: 2, heapBytes: 256 * 1024 ** 2 }),
+    private readonly telemetry: DeploymentTelemetry = {},
   ) {}
 
   /**
@@ -59,7 +81,7 @@ export class Deployments {
   async apply(functions: FunctionConfig[], drainMs = 10_000): Promise<void> {
     const next: Deployment[] = [];
     try {
-      for (const fn of functions) next.push(await this.prepare(fn, fn.name, null));
+      for (const fn of functions) next.push(await this.prepare(fn, fn.name, null, undefined, this.nextVersion(fn.name)));
       await Promise.all(next.map((d) => d.pool.warm()));
     } catch (err) {
       await Promise.all(next.map((d) => d.pool.close()));
@@ -74,10 +96,11 @@ export class Deployments {
    * Prepares `fn` (artifact, compiled modules) and warms its pool, without routing to it.
    * @param key the deployment's identity (see the module docstring); `tenant` is recorded on it.
    * @param label how error messages name it (default `function "<name>" (<wasm path>)`).
+   * @param version the version number for logs (default: one more than the live one's, or 1).
    * @throws IsolaError as `apply` does; nothing is left running when it throws.
    */
-  async stage(fn: FunctionConfig, key: string, tenant: string | null, label?: string): Promise<Deployment> {
-    const d = await this.prepare(fn, key, tenant, label);
+  async stage(fn: FunctionConfig, key: string, tenant: string | null, label?: string, version?: number): Promise<Deployment> {
+    const d = await this.prepare(fn, key, tenant, label, version ?? this.nextVersion(key));
     try {
       await d.pool.warm();
     } catch (err) {
@@ -111,6 +134,7 @@ export class Deployments {
     const next = new Map(this.live);
     next.delete(key);
     this.swap(next);
+    this.telemetry.metrics?.forget(key);
     await retire(old, drainMs);
     return true;
   }
@@ -125,6 +149,10 @@ export class Deployments {
     return this.live.get(key);
   }
 
+  private nextVersion(key: string): number {
+    return (this.live.get(key)?.version ?? 0) + 1;
+  }
+
   private swap(next: Map<string, Deployment>): void {
     const entries = [...next.values()].flatMap((d) => d.config.routes.map((r) => ({ route: parseRoute(r) as RoutePattern, target: d })));
     const table = new RouteTable(entries);
@@ -132,7 +160,7 @@ export class Deployments {
     this.table = table;
   }
 
-  private async prepare(fn: FunctionConfig, key: string, tenant: string | null, label = `function "${fn.name}" (${fn.wasm})`): Promise<Deployment> {
+  private async prepare(fn: FunctionConfig, key: string, tenant: string | null, label = `function "${fn.name}" (${fn.wasm})`, version = 1): Promise<Deployment> {
     let bytes: Uint8Array;
     try {
       bytes = await readFile(fn.wasm);
@@ -160,6 +188,8 @@ export class Deployments {
       throw err;
     }
     this.log.debug({ function: fn.name, digest: artifact.digest, abi: artifact.abi, ms: Math.round(performance.now() - t0) }, 'artifact ready');
+    const owner = tenant ?? fn.tenant ?? 'default';
+    const metrics = this.telemetry.metrics?.forFunction(key, owner, fn.name) ?? null;
     const pool = new FunctionPool({
       name: fn.name,
       abi: artifact.abi,
@@ -172,8 +202,16 @@ export class Deployments {
       memoryBytes: fn.limits.memoryBytes,
       fuelLimit: fn.metering === 'fuel' ? fn.limits.fuel : null,
       maxLogBytes: MAX_LOG_BYTES_PER_REQUEST,
-    }, fn.pool, this.manager, (e) => this.log.debug({ function: fn.name, tenant, event: e.type, ...e }, `pool ${e.type}`));
-    return { key, tenant, name: fn.name, config: fn, artifact, pool, limits: fn.limits };
+    }, fn.pool, this.manager, (e) => {
+      metrics?.poolEvent(e);
+      this.log.debug({ function: fn.name, tenant, event: e.type, ...e }, `pool ${e.type}`);
+    });
+    return {
+      key, tenant, name: fn.name, config: fn, artifact, pool, limits: fn.limits, version, owner,
+      log: this.log.child({ tenant: owner, function: fn.name, version }),
+      metrics,
+      tail: this.telemetry.tail?.channel(key) ?? null,
+    };
   }
 
   /** Every live deployment. */

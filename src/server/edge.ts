@@ -16,7 +16,9 @@ import type { RequestHead } from '../sandbox/protocol.js';
 import { sendError } from '../sandbox/sandbox.js';
 import type { Logger } from '../telemetry/log.js';
 import { Scheduler } from '../scheduler/scheduler.js';
-import type { Deployments } from './deployments.js';
+import type { FunctionMetrics, Metrics } from '../telemetry/metrics.js';
+import type { Deployment, Deployments } from './deployments.js';
+import { classifyRejection, classifyRun, REQUEST_BODY_LIMIT, type Verdict } from './outcome.js';
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -38,14 +40,14 @@ function bodyLength(req: IncomingMessage): number {
   return Number.isSafeInteger(n) && n >= 0 ? n : -1;
 }
 
-/** Builds the edge Hono app over the live deployments. */
-export function createEdgeApp(deployments: Deployments, log: Logger, scheduler: Scheduler = defaultScheduler()): Hono<{ Bindings: HttpBindings }> {
+/** Builds the edge Hono app over the live deployments. `metrics`: where request metrics go (none when absent). */
+export function createEdgeApp(deployments: Deployments, log: Logger, scheduler: Scheduler = defaultScheduler(), metrics: Metrics | null = null): Hono<{ Bindings: HttpBindings }> {
   const app = new Hono<{ Bindings: HttpBindings }>();
   let inflight = 0;
   app.all('*', async (c) => {
     inflight++;
     try {
-      await dispatch(c.env.incoming, c.env.outgoing, deployments, log, scheduler);
+      await dispatch(c.env.incoming, c.env.outgoing, deployments, log, scheduler, metrics);
     } finally {
       inflight--;
     }
@@ -60,7 +62,18 @@ export function defaultScheduler(): Scheduler {
   return new Scheduler({ slots: availableParallelism() });
 }
 
-async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: Deployments, log: Logger, scheduler: Scheduler): Promise<void> {
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+/** What the access log says about a request that did not run (refused, or stopped at the door). */
+interface Refusal {
+  status: number;
+  verdict: Verdict;
+  code: string;
+  message: string;
+  waitedMs: number;
+}
+
+async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: Deployments, log: Logger, scheduler: Scheduler, metrics: Metrics | null): Promise<void> {
   const started = performance.now();
   const given = req.headers['x-request-id'];
   const id = typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
@@ -71,17 +84,19 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
   const match = path.startsWith('/') ? deployments.table.match(host, path) : null;
   if (!match) {
     sendError(res, 404, 'ERR_ROUTE_NOT_FOUND', `no route for ${host}${path}`, id);
-    log.info({ req_id: id, method: req.method, path, status: 404 }, 'no route');
+    metrics?.unroutedRequest();
+    log.info({ req_id: id, method: req.method, host, path, status: 404, outcome: 'no-route', ms: round3(performance.now() - started) }, 'no route');
     return;
   }
   const d = match.target;
   const length = bodyLength(req);
   if (length > d.limits.maxRequestBodyBytes) {
-    sendError(res, 413, 'ERR_REQUEST_BODY_TOO_LARGE', `request body of ${length} bytes is over the ${d.limits.maxRequestBodyBytes}-byte limit`, id, { connection: 'close' });
-    log.info({ req_id: id, function: d.key, method: req.method, path, status: 413 }, 'request body too large');
+    const message = `request body of ${length} bytes is over the ${d.limits.maxRequestBodyBytes}-byte limit`;
+    sendError(res, 413, 'ERR_REQUEST_BODY_TOO_LARGE', message, id, { connection: 'close' });
+    refused(d, id, req.method ?? 'GET', path, started, { status: 413, verdict: REQUEST_BODY_LIMIT, code: 'ERR_REQUEST_BODY_TOO_LARGE', message, waitedMs: 0 });
     return;
   }
-  const tenant = d.tenant ?? d.config.tenant ?? 'default';
+  const tenant = d.owner;
   // Admission: the tenant's CPU budget (429 + Retry-After when in debt, or a wait when configured).
   try {
     const refill = scheduler.checkBudget(tenant);
@@ -90,7 +105,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
     const e = toIsolaError(err);
     const retry = String((e.details?.retryAfter as number | undefined) ?? 1);
     sendError(res, e.status, e.code, e.message, id, { 'retry-after': retry });
-    log.warn({ req_id: id, tenant, function: d.name, status: e.status, code: e.code }, 'over budget');
+    refused(d, id, req.method ?? 'GET', path, started, { status: e.status, verdict: classifyRejection(e.code, e.message), code: e.code, message: e.message, waitedMs: 0 });
     return;
   }
   let sandbox = d.pool.tryAcquire();
@@ -101,22 +116,28 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
     const gone = new AbortController();
     const onClose = () => gone.abort();
     res.once('close', onClose);
+    const t0 = performance.now();
     try {
       ({ sandbox, waitedMs, cold } = await d.pool.acquire(gone.signal));
     } catch (err) {
       const e = toIsolaError(err);
-      if (!res.headersSent && !res.destroyed) {
-        sendError(res, e.status, e.code, e.message, id, e.status === 503 ? { 'retry-after': '1' } : undefined);
+      const waited = performance.now() - t0;
+      if (gone.signal.aborted || res.destroyed) {
+        refused(d, id, req.method ?? 'GET', path, started, { status: 0, verdict: CLIENT_ABORT, code: e.code, message: 'the client left while queued', waitedMs: waited });
+        return;
       }
-      log.warn({ req_id: id, function: d.name, status: e.status, code: e.code, err: e.message }, 'no sandbox');
+      if (!res.headersSent) sendError(res, e.status, e.code, e.message, id, e.status === 503 ? { 'retry-after': '1' } : undefined);
+      refused(d, id, req.method ?? 'GET', path, started, { status: e.status, verdict: classifyRejection(e.code, e.message), code: e.code, message: e.message, waitedMs: waited });
       return;
     } finally {
       res.off('close', onClose);
     }
+    d.metrics?.queued(waitedMs);
   }
   if (res.destroyed || res.writableEnded) {
     // The client gave up while the sandbox was on its way: it goes straight back.
     d.pool.release(sandbox);
+    refused(d, id, req.method ?? 'GET', path, started, { status: 0, verdict: CLIENT_ABORT, code: '', message: 'the client left while queued', waitedMs });
     return;
   }
   const sock = req.socket;
@@ -145,6 +166,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
       d.pool.release(sandbox);
       const e = toIsolaError(err);
       sendError(res, e.status, e.code, e.message, id, { 'retry-after': '1' });
+      refused(d, id, head.method, path, started, { status: e.status, verdict: classifyRejection(e.code, e.message), code: e.code, message: e.message, waitedMs });
       return;
     }
   }
@@ -152,29 +174,100 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
   const result = await sandbox.run(head, req, res, { timeoutMs: d.limits.timeoutMs, cpuMs: d.limits.cpuMs, maxRequestBodyBytes: d.limits.maxRequestBodyBytes }, recycle);
   d.pool.release(sandbox);
   scheduler.leave(tenant, result.cpuNs);
-  const ms = Math.round((performance.now() - started) * 1000) / 1000;
-  if (result.log) logGuestOutput(log, id, d.key, result.log);
-  const entry = {
-    req_id: id, tenant, function: d.key, method: head.method, path, status: result.status, outcome: result.outcome,
-    ms, req_bytes: result.requestBytes, res_bytes: result.responseBytes, queue_ms: Math.round(waitedMs * 1000) / 1000, cold,
+  const ms = performance.now() - started;
+  const verdict = classifyRun(result.outcome, result.code, result.message);
+  const m = d.metrics;
+  if (m) {
+    m.request(result.status, ms / 1000, result.cpuNs, result.requestBytes, result.responseBytes, result.fuel);
+    count(m, verdict);
+  }
+  const rlog = d.log.child({ req_id: id });
+  if (result.log) guestOutput(d, rlog, id, result.log);
+  const entry: AccessEntry = {
+    method: head.method, path, status: result.status, outcome: verdict.outcome,
+    ms: round3(ms), req_bytes: result.requestBytes, res_bytes: result.responseBytes, queue_ms: round3(waitedMs), cold,
     cpu_ms: Math.round(result.cpuNs / 1000) / 1000,
-    ...(result.fuel !== undefined ? { fuel: result.fuel } : {}),
   };
-  if (result.outcome === 'ok') log.info(entry, 'request');
-  else log.warn({ ...entry, err: result.message }, 'request failed');
+  if (result.fuel !== undefined) entry.fuel = result.fuel;
+  if (verdict.outcome === 'ok') rlog.info(entry, 'request');
+  else {
+    if (verdict.limit) entry.limit = verdict.limit;
+    if (result.code) entry.error_code = result.code;
+    if (result.message) entry.err = result.message;
+    rlog.warn(entry, 'request failed');
+  }
+  if (d.tail?.active) d.tail.publish('request', { time: new Date().toISOString(), type: 'request', req_id: id, tenant, function: d.name, version: d.version, ...entry });
 }
 
-function logGuestOutput(log: Logger, id: string, fn: string, out: { stdout: string; stderr: string; dropped: number }): void {
+/** One access-log line's fields (tenant, function, version and req_id are bound on the logger). */
+interface AccessEntry {
+  method: string;
+  path: string;
+  status: number;
+  outcome: Verdict['outcome'];
+  limit?: string;
+  reason?: string;
+  error_code?: string;
+  err?: string;
+  ms: number;
+  req_bytes: number;
+  res_bytes: number;
+  queue_ms: number;
+  cold: boolean;
+  cpu_ms: number;
+  fuel?: number;
+}
+
+const CLIENT_ABORT: Verdict = { outcome: 'client-abort' };
+
+/** Counts a verdict in the function's outcome metrics. */
+function count(m: FunctionMetrics, v: Verdict): void {
+  if (v.reason) m.rejected(v.reason);
+  else if (v.outcome === 'trap') m.trapped();
+  else if (v.outcome === 'client-abort') m.clientAborted();
+  else if (v.guestError) m.guestError(v.guestError);
+}
+
+/** Logs, counts and tails a request that never reached the guest. */
+function refused(d: Deployment, id: string, method: string, path: string, started: number, r: Refusal): void {
+  const ms = performance.now() - started;
+  if (d.metrics) {
+    d.metrics.request(r.status, ms / 1000, 0, 0, 0, undefined);
+    count(d.metrics, r.verdict);
+  }
+  const entry: AccessEntry = {
+    method, path, status: r.status, outcome: r.verdict.outcome,
+    ms: round3(ms), req_bytes: 0, res_bytes: 0, queue_ms: round3(r.waitedMs), cold: false, cpu_ms: 0,
+  };
+  if (r.verdict.limit) entry.limit = r.verdict.limit;
+  else if (r.verdict.reason) entry.reason = r.verdict.reason;
+  if (r.code) entry.error_code = r.code;
+  entry.err = r.message;
+  d.log.child({ req_id: id }).warn(entry, 'request refused');
+  if (d.tail?.active) d.tail.publish('request', { time: new Date().toISOString(), type: 'request', req_id: id, tenant: d.owner, function: d.name, version: d.version, ...entry });
+}
+
+/** Guest stdout/stderr as log lines (and tail records), plus a warning with the dropped count. */
+function guestOutput(d: Deployment, rlog: Logger, id: string, out: { stdout: string; stderr: string; dropped: number }): void {
+  const tail = d.tail?.active ? d.tail : null;
   for (const [stream, text] of [['stdout', out.stdout], ['stderr', out.stderr]] as const) {
     if (!text) continue;
-    for (const line of text.split('\n')) if (line !== '') log.info({ req_id: id, function: fn, stream }, line);
+    for (const line of text.split('\n')) {
+      if (line === '') continue;
+      rlog.info({ stream }, line);
+      tail?.publish('log', { time: new Date().toISOString(), type: 'log', req_id: id, tenant: d.owner, function: d.name, version: d.version, stream, msg: line });
+    }
   }
-  if (out.dropped > 0) log.warn({ req_id: id, function: fn, dropped_bytes: out.dropped }, 'guest output over the per-request limit was dropped');
+  if (out.dropped > 0) {
+    d.metrics?.outputDropped(out.dropped);
+    rlog.warn({ dropped_bytes: out.dropped }, 'guest output over the per-request limit was dropped');
+    tail?.publish('log', { time: new Date().toISOString(), type: 'log', req_id: id, tenant: d.owner, function: d.name, version: d.version, stream: 'isola', msg: `${out.dropped} bytes of guest output over the per-request limit were dropped` });
+  }
 }
 
 /** Starts the edge listener on host:port (0 = a free port). Rejects when the address is taken. */
-export function startEdge(options: { host: string; port: number; deployments: Deployments; log: Logger; scheduler?: Scheduler }): Promise<EdgeServer> {
-  const app = createEdgeApp(options.deployments, options.log, options.scheduler);
+export function startEdge(options: { host: string; port: number; deployments: Deployments; log: Logger; scheduler?: Scheduler; metrics?: Metrics }): Promise<EdgeServer> {
+  const app = createEdgeApp(options.deployments, options.log, options.scheduler, options.metrics ?? null);
   const server = createAdaptorServer({ fetch: app.fetch, autoCleanupIncoming: false, overrideGlobalObjects: false }) as Server;
   server.keepAliveTimeout = 5_000;
   return new Promise((resolve, reject) => {
