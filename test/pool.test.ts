@@ -73,9 +73,17 @@ describe('eviction', () => {
   it('evicts the least recently used idle sandbox of any function at the global cap', async () => {
     const fns = ['a', 'b', 'c'].map((n) => ({ name: n, wasm: hello, routes: [`/${n}`], pool: { min_warm: 0 } }));
     const i = await start(fns, { max: 2, blank: 0 });
-    for (const n of ['a', 'b']) expect((await fetch(`${i.url}/${n}`)).status).toBe(200);
-    expect((await fetch(`${i.url}/a`)).status).toBe(200); // a is now more recent than b
-    expect((await fetch(`${i.url}/c`)).status).toBe(200); // needs room: b goes
+    // Each request's access-log line is written after its sandbox went back to the pool.
+    const served = async (n: string) => {
+      const res = await fetch(`${i.url}/${n}`);
+      expect(res.status).toBe(200);
+      const id = res.headers.get('x-request-id');
+      await until(() => access(i, id) !== undefined, 5000, 'access log');
+    };
+    await served('a');
+    await served('b');
+    await served('a'); // a is now more recent than b
+    await served('c'); // needs room: b goes
     await until(() => i.logs().some((l) => l.event === 'evict'), 5000, 'lru eviction');
     expect(i.logs().filter((l) => l.event === 'evict').map((l) => [l.function, l.reason])).toEqual([['b', 'lru']]);
   });
