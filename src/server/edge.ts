@@ -73,7 +73,7 @@ interface Refusal {
   waitedMs: number;
 }
 
-async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: Deployments, log: Logger, scheduler: Scheduler, metrics: Metrics | null): Promise<void> {
+async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: Deployments, log: Logger, scheduler: Scheduler, metrics: Metrics | null, rerouted = false): Promise<void> {
   const started = performance.now();
   const given = req.headers['x-request-id'];
   const id = typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
@@ -125,6 +125,11 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
       if (gone.signal.aborted || res.destroyed) {
         refused(d, id, req.method ?? 'GET', path, started, { status: 0, verdict: CLIENT_ABORT, code: e.code, message: 'the client left while queued', waitedMs: waited });
         return;
+      }
+      if (e.code === 'ERR_SHUTTING_DOWN' && !rerouted && deployments.get(d.key) !== d) {
+        // The version this request matched was replaced (a deploy) while it waited: route it again.
+        res.off('close', onClose);
+        return dispatch(req, res, deployments, log, scheduler, metrics, true);
       }
       if (!res.headersSent) sendError(res, e.status, e.code, e.message, id, e.status === 503 ? { 'retry-after': '1' } : undefined);
       refused(d, id, req.method ?? 'GET', path, started, { status: e.status, verdict: classifyRejection(e.code, e.message), code: e.code, message: e.message, waitedMs: waited });
