@@ -2,10 +2,11 @@
 // isola's benchmark suite (issue 9): isola against the runtimes users would pick instead, side by
 // side in one run. Prints Markdown tables and writes bench/results/latest.json (+ latest.md).
 //
-//   npm run bench                 full run (~8 min): 10 s runs, 3 rounds, 1 GiB streaming
-//   npm run bench -- --quick      short run (~2 min): 3 s runs, 3 rounds, 256 MiB streaming
+//   npm run bench                 full run (~12 min): 10 s runs, 3 rounds, 1 GiB streaming
+//   npm run bench -- --quick      short run (~4 min): 3 s runs, 3 rounds, 256 MiB streaming
 //   options: --only hello,cold,stream,noisy,fuel  --seconds N  --rounds N  --connections N  --no-pin
-//            --isola head|dist (default head: the committed HEAD built apart from the working tree)
+//            --isola head|dist|<rev> (default head: the committed HEAD built apart from the working tree)
+//            --report FILE (re-render a saved latest.json, run nothing)
 //
 // Numbers drift on a shared machine: read the ratios (taken within one round), not the absolutes.
 // Benchmarks are never test assertions.
@@ -33,12 +34,13 @@ function parseArgs(argv) {
     if (a === '--quick') o.quick = true;
     else if (a === '--no-pin') o.pin = false;
     else if (a === '--isola') o.isola = val();
+    else if (a === '--report') o.report = val();
     else if (a === '--only') o.only = new Set(val().split(','));
     else if (a === '--seconds') o.seconds = Number(val());
     else if (a === '--rounds') o.rounds = Number(val());
     else if (a === '--connections') o.connections = Number(val());
     else if (a === '--help' || a === '-h') {
-      process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 12).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+      process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 13).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -85,6 +87,13 @@ function machine(gen, pin) {
 }
 
 const target = (name, met, measured) => [name, measured, met === null ? 'not yet' : met ? '**met**' : '**not met**'];
+/** A ratio target: met on the median; flagged when the rounds' min–max straddles the threshold. */
+function ratioTarget(name, s, ok, fmt = fmtRatio) {
+  if (!s || !Number.isFinite(s.median)) return [name, '–', 'not yet'];
+  const met = ok(s.median);
+  const mixed = ok(s.min) !== ok(s.max);
+  return [name, fmtRange(s, fmt), `${met ? '**met**' : '**not met**'}${mixed ? ' (rounds disagree: inconclusive)' : ''}`];
+}
 
 function helloTable(h) {
   const rows = h.peers.map((p) => {
@@ -135,13 +144,13 @@ function targetsTable(res, o) {
   const wat = get('isola-wat');
   const js = get('isola-js');
   if (res.hello) {
-    rows.push(target('small-component hello ≥ 0.5× node:http', wat?.vsNode ? wat.vsNode.median >= 0.5 : null, wat?.vsNode ? fmtRange(wat.vsNode, fmtRatio) : '–'));
-    rows.push(target('small-component hello ahead of workerd (JS hello)', wat?.vsWorkerd ? wat.vsWorkerd.median > 1 : null, wat?.vsWorkerd ? fmtRange(wat.vsWorkerd, fmtRatio) : '–'));
-    rows.push(target('JS component ≥ 5× jco serve (reused instance)', js?.vsJco ? js.vsJco.median >= 5 : null, js?.vsJco ? fmtRange(js.vsJco, fmtRatio) : '–'));
+    rows.push(ratioTarget('small-component hello ≥ 0.5× node:http', wat?.vsNode, (x) => x >= 0.5));
+    rows.push(ratioTarget('small-component hello ahead of workerd (JS hello)', wat?.vsWorkerd, (x) => x > 1));
+    rows.push(ratioTarget('JS component ≥ 5× jco serve (reused instance)', js?.vsJco, (x) => x >= 5));
   }
   if (res.cold) {
     const b = res.cold.firstWatBlank.cold;
-    rows.push(target('first request to a small component with a blank sandbox: p50 < 5 ms', b.median < 5000, fmtRange(b, fmtMs)));
+    rows.push(ratioTarget('first request to a small component with a blank sandbox: p50 < 5 ms', b, (x) => x < 5000, fmtMs));
   }
   if (res.stream) {
     const isola = res.stream.filter((p) => p.id.startsWith('isola'));
@@ -151,13 +160,70 @@ function targetsTable(res, o) {
   }
   if (res.fuel?.status === 'ok') rows.push(target('fuel metering overhead ≤ ×1.3 (geometric mean, thread CPU)', res.fuel.cpuGeomean <= 1.3, `${fmtRatio(res.fuel.cpuGeomean)} (wall ${fmtRatio(res.fuel.geomean)})`));
   else rows.push(['fuel metering overhead ≤ ×1.3', '–', 'not yet (issue 6)']);
-  if (res.noisy && !res.noisy.error) rows.push(target('noisy neighbour: light tenant p99 beside the hog ≤ 2× alone', res.noisy.p99Ratio.median <= 2 && res.noisy.beside.non2xx === 0, `${fmtRange(res.noisy.p99Ratio, fmtRatio)}${res.noisy.beside.non2xx ? `, ${res.noisy.beside.non2xx} non-2xx` : ''}`));
+  if (res.noisy && !res.noisy.error) {
+    const row = ratioTarget('noisy neighbour: light tenant p99 beside the hog ≤ 2× alone', res.noisy.p99Ratio, (x) => x <= 2);
+    if (res.noisy.beside.non2xx) row[2] = `**not met** (${res.noisy.beside.non2xx} non-2xx)`;
+    rows.push(row);
+  }
   else rows.push(['noisy neighbour: light tenant p99 ≤ 2× alone', '–', 'not run']);
   return mdTable(['target', 'measured', 'status'], rows);
 }
 
+
+/** The Markdown report of one run (also re-rendered from a saved JSON with --report FILE). */
+function render(res, o, info, started) {
+  const loads = [
+    ...(res.hello?.peers.flatMap((p) => p.runs?.map((r) => r.load1) ?? []) ?? []),
+    ...(res.stream?.flatMap((p) => p.runs.map((r) => r.load1)) ?? []),
+    ...(res.noisy?.rounds ? [...res.noisy.rounds.alone, ...res.noisy.rounds.beside].map((r) => r.load1) : []),
+    ...(res.cold ? [res.cold.load1] : []),
+  ];
+  const md = [
+    `## isola benchmarks — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC (${o.quick ? 'quick' : 'full'} run)`,
+    '',
+    `Machine: ${info.cpu}, ${info.cores} cores, ${info.memGiB} GiB; ${info.distro} (${info.os}); Node ${info.node}; ${info.loadGenerator}; workerd ${info.workerd}; jco ${info.jco}; isola ${info.commit} (${info.isolaSource}). Pinning: ${info.pinning}.`,
+    `Load: wrk -t1 -c${o.connections}, ${o.seconds} s per run after a ${o.warmupSeconds} s warm-up, ${o.rounds} rounds with the peers interleaved; median (min–max) over rounds; ratios taken within each round. 1-minute load average before the runs: ${loads.length ? `${Math.min(...loads)}–${Math.max(...loads)}` : '–'}.`,
+    '',
+  ];
+  if (res.hello) md.push('### Hello: throughput and latency', '', helloTable(res.hello), '');
+  if (res.cold) md.push('### Cold start', '', coldTable(res.cold), '');
+  if (res.stream) md.push('### Body streaming (POST echoed back)', '', streamTable(res.stream), '');
+  if (res.fuel?.status === 'ok') {
+    md.push('### Fuel metering overhead (bench/fuel.mjs, CPU-bound C, best of ' + res.fuel.runs + ' fresh instances)', '', mdTable(['program', 'plain ms', 'fuel ms', '× wall', '× thread CPU'], [
+      ...res.fuel.rows.map((r) => [r.name, r.baseMs.toFixed(1), r.fuelMs.toFixed(1), fmtRatio(r.ratio), fmtRatio(r.cpuRatio)]),
+      ['**geometric mean**', '', '', `**${fmtRatio(res.fuel.geomean)}**`, `**${fmtRatio(res.fuel.cpuGeomean)}**`],
+    ]), '');
+  }
+  if (res.noisy && !res.noisy.error) {
+    const n = res.noisy;
+    md.push(`### Noisy neighbour (tenant "hog": 16 requests in flight, ~${n.hogMs} ms CPU each; tenant "light": WAT hello on 4 connections)`, '', mdTable(['light tenant', 'req/s', 'p50', 'p99', 'non-2xx'], [
+      ['alone', fmtRange(n.alone.rps, fmtInt), fmtRange(n.alone.p50, fmtMs), fmtRange(n.alone.p99, fmtMs), String(n.alone.non2xx)],
+      [`beside the hog (hog: ${fmtRange(n.hog.rps, (x) => x.toFixed(1))} req/s, ${n.hog.non2xx} non-2xx)`, fmtRange(n.beside.rps, fmtInt), fmtRange(n.beside.p50, fmtMs), fmtRange(n.beside.p99, fmtMs), String(n.beside.non2xx)],
+    ]), '');
+  }
+  md.push('### Not yet measured', '', mdTable(['scenario', 'status'], [
+    ...(res.fuel?.status === 'ok' ? [] : [['metering: CPU-bound C suite (sha256, nbody, sort, fib) with and without fuel', res.fuel?.note ? `${res.fuel.status}: ${res.fuel.note}` : 'not yet (issue 6)']]),
+    ...(res.noisy && !res.noisy.error ? [] : [['noisy neighbour: light tenant p50/p99 alone and beside a CPU hog', res.noisy?.error ? `error: ${res.noisy.error}` : 'not run']]),
+    ['density: functions deployed / kept warm within a memory budget', 'not yet (issue 5: global capacity)'],
+  ]), '');
+  if (res.cold) {
+    md.push('### Density (what can be measured today)', '', mdTable(['what', 'measured'], [
+      [`RSS growth per warm sandbox, WAT hello (${res.cold.firstWat.sandboxes} sandboxes started in one process)`, fmtMiB(res.cold.firstWat.rssPerSandboxBytes)],
+      [`RSS growth per warm sandbox, JS hello (${res.cold.firstJs.sandboxes} sandboxes)`, fmtMiB(res.cold.firstJs.rssPerSandboxBytes)],
+    ]), '');
+  }
+  md.push('### Targets', '', targetsTable(res, o), '');
+  return md.join('\n');
+}
+
 async function main() {
   const o = parseArgs(process.argv.slice(2));
+  if (o.report) {
+    // Re-render a saved run (e.g. after changing the tables) without running anything.
+    const saved = JSON.parse(readFileSync(o.report, 'utf8'));
+    process.stdout.write(render(saved.results, { ...saved.options, only: null }, saved.machine, new Date(saved.started)) + '\n');
+    return;
+  }
   const want = (s) => !o.only || o.only.has(s);
   const gen = await pickLoadGenerator();
   if (!gen) {
@@ -202,48 +268,8 @@ async function main() {
     log('scenario: fuel metering overhead (bench/fuel.mjs)');
     res.fuel = await runMetering({ quick: o.quick, serverCpus, log });
   }
-  const loads = [
-    ...(res.hello?.peers.flatMap((p) => p.runs?.map((r) => r.load1) ?? []) ?? []),
-    ...(res.stream?.flatMap((p) => p.runs.map((r) => r.load1)) ?? []),
-    ...(res.noisy?.rounds ? [...res.noisy.rounds.alone, ...res.noisy.rounds.beside].map((r) => r.load1) : []),
-    ...(res.cold ? [res.cold.load1] : []),
-  ];
-  const md = [
-    `## isola benchmarks — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC (${o.quick ? 'quick' : 'full'} run)`,
-    '',
-    `Machine: ${info.cpu}, ${info.cores} cores, ${info.memGiB} GiB; ${info.distro} (${info.os}); Node ${info.node}; ${info.loadGenerator}; workerd ${info.workerd}; jco ${info.jco}; isola ${info.commit} (${info.isolaSource}). Pinning: ${info.pinning}.`,
-    `Load: wrk -t1 -c${o.connections}, ${o.seconds} s per run after a ${o.warmupSeconds} s warm-up, ${o.rounds} rounds with the peers interleaved; median (min–max) over rounds; ratios taken within each round. 1-minute load average before the runs: ${loads.length ? `${Math.min(...loads)}–${Math.max(...loads)}` : '–'}.`,
-    '',
-  ];
-  if (res.hello) md.push('### Hello: throughput and latency', '', helloTable(res.hello), '');
-  if (res.cold) md.push('### Cold start', '', coldTable(res.cold), '');
-  if (res.stream) md.push('### Body streaming (POST echoed back)', '', streamTable(res.stream), '');
-  if (res.fuel?.status === 'ok') {
-    md.push('### Fuel metering overhead (bench/fuel.mjs, CPU-bound C, best of ' + res.fuel.runs + ' fresh instances)', '', mdTable(['program', 'plain ms', 'fuel ms', '× wall', '× thread CPU'], [
-      ...res.fuel.rows.map((r) => [r.name, r.baseMs.toFixed(1), r.fuelMs.toFixed(1), fmtRatio(r.ratio), fmtRatio(r.cpuRatio)]),
-      ['**geometric mean**', '', '', `**${fmtRatio(res.fuel.geomean)}**`, `**${fmtRatio(res.fuel.cpuGeomean)}**`],
-    ]), '');
-  }
-  if (res.noisy && !res.noisy.error) {
-    const n = res.noisy;
-    md.push(`### Noisy neighbour (tenant "hog": 16 requests in flight, ~${n.hogMs} ms CPU each; tenant "light": WAT hello on 4 connections)`, '', mdTable(['light tenant', 'req/s', 'p50', 'p99', 'non-2xx'], [
-      ['alone', fmtRange(n.alone.rps, fmtInt), fmtRange(n.alone.p50, fmtMs), fmtRange(n.alone.p99, fmtMs), String(n.alone.non2xx)],
-      [`beside the hog (hog: ${fmtRange(n.hog.rps, (x) => x.toFixed(1))} req/s, ${n.hog.non2xx} non-2xx)`, fmtRange(n.beside.rps, fmtInt), fmtRange(n.beside.p50, fmtMs), fmtRange(n.beside.p99, fmtMs), String(n.beside.non2xx)],
-    ]), '');
-  }
-  md.push('### Not yet measured', '', mdTable(['scenario', 'status'], [
-    ...(res.fuel?.status === 'ok' ? [] : [['metering: CPU-bound C suite (sha256, nbody, sort, fib) with and without fuel', res.fuel?.note ? `${res.fuel.status}: ${res.fuel.note}` : 'not yet (issue 6)']]),
-    ...(res.noisy && !res.noisy.error ? [] : [['noisy neighbour: light tenant p50/p99 alone and beside a CPU hog', res.noisy?.error ? `error: ${res.noisy.error}` : 'not run']]),
-    ['density: functions deployed / kept warm within a memory budget', 'not yet (issue 5: global capacity)'],
-  ]), '');
-  if (res.cold) {
-    md.push('### Density (what can be measured today)', '', mdTable(['what', 'measured'], [
-      [`RSS growth per warm sandbox, WAT hello (${res.cold.firstWat.sandboxes} sandboxes started in one process)`, fmtMiB(res.cold.firstWat.rssPerSandboxBytes)],
-      [`RSS growth per warm sandbox, JS hello (${res.cold.firstJs.sandboxes} sandboxes)`, fmtMiB(res.cold.firstJs.rssPerSandboxBytes)],
-    ]), '');
-  }
-  md.push('### Targets', '', targetsTable(res, o), '');
-  const text = md.join('\n');
+  const text = render(res, o, info, started);
+
   process.stdout.write(text + '\n');
   const dir = path.join(BENCH, 'results');
   mkdirSync(dir, { recursive: true });
