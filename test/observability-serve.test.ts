@@ -78,9 +78,14 @@ describe('observability (isola serve)', () => {
     expect((await fetch(`${server.admin}/metrics`, { headers: { authorization: `Bearer ${aliceToken}` } })).status).toBe(403);
     const before = await scrape(`${server.admin}/metrics`, OPERATOR);
     await edgeGet(server.edgePort, 'alice.localhost', '/hello');
-    const after = await scrape(`${server.admin}/metrics`, OPERATOR);
     const a = { tenant: 'alice', function: 'hello', status_class: '2xx' };
     const b = { tenant: 'bob', function: 'hello', status_class: '2xx' };
+    // The request is counted when its sandbox reports done, which can be just after the client has the response.
+    let after = await scrape(`${server.admin}/metrics`, OPERATOR);
+    for (let i = 0; i < 50 && after.value('isola_requests_total', a) === before.value('isola_requests_total', a); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      after = await scrape(`${server.admin}/metrics`, OPERATOR);
+    }
     expect(after.value('isola_requests_total', a) - before.value('isola_requests_total', a)).toBe(1);
     expect(after.value('isola_requests_total', b) - before.value('isola_requests_total', b)).toBe(0);
     expect(after.value('isola_functions')).toBe(2);

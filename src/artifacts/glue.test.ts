@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { stripDebugLog } from './glue.js';
+import { directHostCalls, stripDebugLog } from './glue.js';
 
 describe('stripDebugLog', () => {
   it('removes call statements with literal arguments', () => {
@@ -24,5 +24,12 @@ describe('stripDebugLog', () => {
   it('handles strings containing parentheses and braces', () => {
     const r = stripDebugLog("a();\n_debugLog('(unbalanced {', { s: \"})\" });\nb();");
     expect(r.code).toBe('a();\n\nb();');
+  });
+});
+
+describe('directHostCalls', () => {
+  it('leaves glue it does not recognise unchanged', () => {
+    const src = 'export function instantiate() { const _trampoline1 = function() { return 1; }; }';
+    expect(directHostCalls(src)).toEqual({ code: src, changed: false });
   });
 });

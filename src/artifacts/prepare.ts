@@ -13,11 +13,11 @@ import type { GuestAbi } from '../config/types.js';
 import { IsolaError } from '../errors.js';
 import { OFFERED_INTERFACES } from '../sandbox/wasi-http/index.js';
 import { splitVersion, wasmKind, worldItems } from './detect.js';
-import { stripDebugLog } from './glue.js';
+import { directHostCalls, stripDebugLog } from './glue.js';
 import { capMemory } from './memory-cap.js';
 
 /** Bumped whenever the cached layout or the transpile options change. */
-const FORMAT = 2;
+const FORMAT = 3;
 const HANDLER = 'wasi:http/incoming-handler';
 const GLUE_FILE = 'guest.mjs';
 
@@ -204,11 +204,21 @@ async function transpileComponent(bytes: Uint8Array): Promise<Record<string, Uin
   }
   const files: Record<string, Uint8Array> = {};
   for (const [name, data] of Object.entries(out.files)) {
-    if (name === 'guest.js') files[GLUE_FILE] = new TextEncoder().encode(stripDebugLog(new TextDecoder().decode(data)).code);
+    if (name === 'guest.js') files[GLUE_FILE] = new TextEncoder().encode(leanGlue(new TextDecoder().decode(data)));
     else if (name.endsWith('.wasm')) files[name] = data;
   }
   if (!files[GLUE_FILE]) throw new IsolaError('ERR_TRANSPILE', 'jco produced no glue module');
   return files;
+}
+
+/**
+ * jco's glue with the per-call debug logging and async-task bookkeeping removed (./glue.ts); set
+ * ISOLA_JCO_GLUE=plain to keep it as jco wrote it (for comparison and as an escape hatch;
+ * prepared artifacts are cached, so clear `data_dir/artifacts` after changing it).
+ */
+function leanGlue(glue: string): string {
+  if (process.env.ISOLA_JCO_GLUE === 'plain') return glue;
+  return directHostCalls(stripDebugLog(glue).code).code;
 }
 
 /**
