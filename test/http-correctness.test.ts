@@ -146,11 +146,17 @@ describe('guest failures', () => {
     expect(err.message).toMatch(/internal-error/);
   });
 
-  it('aborts the response when the guest returns without finishing the body', async () => {
+  it('never ends cleanly when the guest returns without finishing the body', async () => {
+    // A flush in a request's first millisecond is coalesced with the next message, so depending on
+    // timing the head is either still held back (then a clean 502 JSON error is sent) or already
+    // out (then the response is aborted). Never a complete 200.
     for (const path of ['/unfinished-body/', '/unfinished-body/?drop-body']) {
       const res = await rawRequest(isola.port, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`, { timeoutMs: 5000 });
-      expect(res.status).toBe(200);
-      expect(res.complete).toBe(false);
+      if (res.status === 502) expect(JSON.parse(res.body.toString()).error.code).toBe('ERR_GUEST_BAD_RESPONSE');
+      else {
+        expect(res.status).toBe(200);
+        expect(res.complete).toBe(false);
+      }
     }
   });
 

@@ -24,6 +24,13 @@ export class BodyError {
 
 /** Longest single wait before re-checking the abort flag, ms. */
 const WAIT_SLICE_MS = 1000;
+/**
+ * A guest's flush in the first COALESCE_MS of a request, before its response head went out, waits
+ * for the next message (the handler returning, a blocking wait, 64 KiB of body, or a later flush):
+ * a small response then crosses threads as one message with its head, body, end and outcome,
+ * instead of three. Once the head is out, every flush goes at once (streaming).
+ */
+const COALESCE_MS = 1;
 
 export class Exchange {
   readonly head: RequestHead;
@@ -51,6 +58,8 @@ export class Exchange {
   private logBytes = 0;
   private logDropped = 0;
   private readonly decoder = new TextDecoder();
+
+  private readonly startedAt = performance.now();
 
   constructor(
     head: RequestHead,
@@ -169,6 +178,16 @@ export class Exchange {
     this.pendingBytes += bytes.byteLength;
     if (this.pendingBytes >= FLUSH_BYTES) this.flush();
     if (Atomics.load(this.control, RESP_INFLIGHT) + this.pendingBytes > BODY_WINDOW_BYTES) this.waitForCapacity();
+  }
+
+  /** A guest asked for a flush: send now, or coalesce it (see COALESCE_MS). */
+  requestFlush(): void {
+    if (this.headSent || performance.now() - this.startedAt >= COALESCE_MS) this.flush();
+  }
+
+  /** true when more response bytes are in flight or pending than the window allows. */
+  get overWindow(): boolean {
+    return Atomics.load(this.control, RESP_INFLIGHT) + this.pendingBytes >= BODY_WINDOW_BYTES;
   }
 
   /** Blocks until the window has room (or the request is aborted). Flushes first. */

@@ -18,8 +18,7 @@ import type { FromSandbox, GuestOutcome, SandboxInit, ToSandbox, RequestHead } f
 import { GuestExit } from './wasi-http/cli.js';
 import { setMaxResponseBodyBytes } from './wasi-http/http.js';
 import { createWasiHttpHost, type WasiHttpHost } from './wasi-http/index.js';
-import { runWagiRequest } from './wagi/handler.js';
-import { initWagi } from './wagi/run.js';
+import type { runWagiRequest as RunWagiRequest } from './wagi/handler.js';
 
 // jco's glue reads process.env.JCO_DEBUG on every host call; node's env object is an interceptor
 // (~140 ns a read). The guest never sees the host environment, so a plain copy is all we need.
@@ -40,6 +39,7 @@ type Glue = {
 };
 
 let init: SandboxInit | null = null;
+let runWagiRequest: typeof RunWagiRequest | null = null;
 const clock = ThreadClock.self();
 let slots: BigInt64Array | null = null;
 
@@ -68,7 +68,12 @@ async function instantiate(): Promise<void> {
     fuel ??= new WebAssembly.Global({ value: 'i64', mutable: true }, 0n);
     fuel.value = BigInt(cfg.fuelLimit); // start functions are metered too (not charged to a request)
   }
-  if (cfg.abi === 'wagi') return initWagi(); // each WAGI request gets a fresh instance (WAGI semantics)
+  if (cfg.abi === 'wagi') {
+    // Loaded only by WAGI sandboxes: @wasmer/wasi costs ~25 ms per thread to load and init.
+    const [{ initWagi }, handler] = await Promise.all([import('./wagi/run.js'), import('./wagi/handler.js')]);
+    runWagiRequest = handler.runWagiRequest;
+    return initWagi(); // each WAGI request gets a fresh instance (WAGI semantics)
+  }
   glue ??= (await import(cfg.glueUrl!)) as Glue;
   const found: WebAssembly.Memory[] = [];
   const exports = await glue.instantiate(
@@ -162,7 +167,7 @@ port.on('message', (msg: ToSandbox) => {
   }
   chain = chain.then(async () => {
     if (init!.abi === 'wagi') {
-      runWagiRequest(init!, msg.head, post, cpuSinceLast);
+      runWagiRequest!(init!, msg.head, post, cpuSinceLast);
       return;
     }
     if (runWasiHttp(msg.head, msg.recycle)) {

@@ -42,6 +42,7 @@ const dec = new TextDecoder();
 
 type Res =
   | { t: 'fields'; list: Array<[string, Uint8Array]> }
+  | { t: 'pollable' }
   | { t: 'request' }
   | { t: 'in-body' }
   | { t: 'in-stream'; chunks: Iterator<Uint8Array>; rest?: Uint8Array }
@@ -303,6 +304,10 @@ export class FakeHost {
       },
       '[resource-drop]output-stream': (h: number) => void this.take(h, 'out-stream'),
       '[resource-drop]error': (h: number) => void this.handles.delete(h),
+      // Clock pollables: time does not pass in the fake host, so a pollable is ready at once.
+      'subscribe-duration': () => this.add({ t: 'pollable' }),
+      '[method]pollable.block': (h: number) => void this.get(h, 'pollable'),
+      '[resource-drop]pollable': (h: number) => void this.take(h, 'pollable'),
       'get-stdout': () => this.add({ t: 'out-stream', target: 'stdout', permit: 0n, turn: 0 }),
       'get-stderr': () => this.add({ t: 'out-stream', target: 'stderr', permit: 0n, turn: 0 }),
       'get-environment': (ret: number) => {

@@ -140,6 +140,7 @@ export const trapAfterHead: GuestSource = (o) =>
     (call $respond (local.get $outparam) (i32.const 200) ${headers(g, TEXT_PLAIN)})
     (drop (call $write ${g.str('partial body\n')}))
     (drop (call $flush))
+    ${nap(g)}
     unreachable`,
     o,
   );
@@ -298,6 +299,7 @@ export const spinAfterHead: GuestSource = (o) =>
     (call $respond (local.get $outparam) (i32.const 200) ${headers(g, TEXT_PLAIN)})
     (drop (call $write ${g.str('spinning\n')}))
     (drop (call $flush))
+    ${nap(g)}
     (loop $forever (br $forever))`,
     o,
   );
@@ -319,6 +321,18 @@ export const fieldsBomb: GuestSource = (o) =>
     (loop $more
       (drop (call $fields.new))
       (br $more))`, o);
+
+/**
+ * WAT that blocks 20 ms on a monotonic-clock pollable: the host sends what the guest flushed before
+ * it blocks, so a guest that naps after flushing has its response head on the wire for sure.
+ */
+function nap(g: { local(name: string): string }): string {
+  g.local('nap');
+  return `
+    (local.set $nap (call $clock.subscribe-duration (i64.const 20000000)))
+    (call $pollable.block (local.get $nap))
+    (call $pollable.drop (local.get $nap))`;
+}
 
 /** Every guest by its name. */
 export const guests = {

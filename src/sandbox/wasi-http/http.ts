@@ -234,10 +234,12 @@ class BodySink implements OutputSink {
   }
   flush(block: boolean): string | null {
     const ex = this.body.exchange;
-    // Both flushes hand the bytes to the main thread now (wasi:io: flush "requests a flush");
-    // the blocking one also waits until the window has room again.
-    if (ex && block) ex.waitForCapacity();
-    else ex?.flush();
+    // Both flushes hand the bytes to the main thread (wasi:io: flush "requests a flush"; a flush
+    // early in a request may ride with the next message, see Exchange.requestFlush); the blocking
+    // one also waits while the window is full.
+    if (!ex) return this.closedReason();
+    if (block && ex.overWindow) ex.waitForCapacity();
+    else ex.requestFlush();
     return this.closedReason();
   }
   closedReason(): string | null {
