@@ -8,7 +8,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fork } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { GuestAbi } from '../config/types.js';
 import { IsolaError } from '../errors.js';
 import { OFFERED_INTERFACES } from '../sandbox/wasi-http/index.js';
@@ -132,16 +133,37 @@ function toArtifact(dir: string, meta: Meta): Artifact {
   };
 }
 
-let jco: typeof import('@bytecodealliance/jco') | null = null;
-async function loadJco(): Promise<typeof import('@bytecodealliance/jco')> {
-  return (jco ??= await import('@bytecodealliance/jco'));
+const JCO_WORKER = new URL(import.meta.url.endsWith('.ts') ? '../../dist/artifacts/jco-worker.js' : './jco-worker.js', import.meta.url);
+
+/**
+ * Runs one jco operation in a child process (./jco-worker.ts). A process, not a thread: jco's
+ * Wasm tools take ~100 MB+ that a thread's exit does not give back to the OS (the server's RSS
+ * stayed ~300 MB higher), while a process's exit does. Rejects with jco's message.
+ */
+function inJcoWorker<T>(op: 'wit' | 'transpile', bytes: Uint8Array): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(JCO_WORKER), [], { serialization: 'advanced', stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+    let settled = false;
+    child.once('message', (m: { error?: string } & T) => {
+      settled = true;
+      if (m.error !== undefined) reject(new Error(m.error));
+      else resolve(m);
+      child.kill();
+    });
+    child.once('error', (err) => {
+      if (!settled) reject(err);
+    });
+    child.once('exit', (code) => {
+      if (!settled) reject(new Error(`jco process exited with code ${code}`));
+    });
+    child.send({ op, bytes });
+  });
 }
 
 async function checkComponent(bytes: Uint8Array, digest: string): Promise<Meta> {
-  const { componentWit } = await loadJco();
   let wit: string;
   try {
-    wit = await componentWit(bytes);
+    ({ wit } = await inJcoWorker<{ wit: string }>('wit', bytes));
   } catch (err) {
     throw new IsolaError('ERR_WASM_INVALID', `invalid component: ${err instanceof Error ? err.message : String(err)}`, { status: 400, user: true, cause: err });
   }
@@ -190,15 +212,9 @@ async function checkCoreModule(bytes: Uint8Array, digest: string): Promise<Meta>
 }
 
 async function transpileComponent(bytes: Uint8Array): Promise<Record<string, Uint8Array>> {
-  const { transpile } = await loadJco();
   let out: { files: Record<string, Uint8Array> };
   try {
-    out = await transpile(bytes, {
-      name: 'guest',
-      instantiation: 'async',
-      noTypescript: true,
-      quiet: true,
-    });
+    out = await inJcoWorker<{ files: Record<string, Uint8Array> }>('transpile', bytes);
   } catch (err) {
     throw new IsolaError('ERR_TRANSPILE', `jco could not transpile the component: ${err instanceof Error ? err.message : String(err)}`, { status: 500, cause: err });
   }
@@ -219,6 +235,15 @@ async function transpileComponent(bytes: Uint8Array): Promise<Record<string, Uin
 function leanGlue(glue: string): string {
   if (process.env.ISOLA_JCO_GLUE === 'plain') return glue;
   return directHostCalls(stripDebugLog(glue).code).code;
+}
+
+/**
+ * Checks that every core module of the artifact fits under `memoryCapBytes` without compiling
+ * anything (deploy-time validation for functions whose modules are compiled lazily).
+ * Throws IsolaError ERR_WASM_INVALID (400) when a module's initial memory is over the cap.
+ */
+export async function checkArtifactMemory(artifact: Artifact, memoryCapBytes: number): Promise<void> {
+  for (const f of artifact.coreFiles) capMemory(await readFile(join(artifact.dir, f)), memoryCapBytes);
 }
 
 /**

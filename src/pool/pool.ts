@@ -287,6 +287,9 @@ export class FunctionPool {
     if (i >= 0) this.idle.splice(i, 1);
     this.recycling.delete(sb);
     if (!this.busy.has(sb)) this.refill();
+    // No sandbox left: let the compiled code go (recompiled on the next cold start) so that many
+    // deployed functions cost memory only while they have sandboxes.
+    if (this.live + this.starting === 0 && this.spec.compile) this.spec.modules = null;
   }
 
   // ---- ManagedPool -------------------------------------------------------------------------

@@ -24,7 +24,10 @@ export interface SandboxSpec {
   name: string;
   abi: GuestAbi;
   glueUrl: string | null;
-  modules: Record<string, WebAssembly.Module>;
+  /** Compiled core modules, or null until first needed (see `compile`). */
+  modules: Record<string, WebAssembly.Module> | null;
+  /** Compiles the modules (called when the first sandbox of the function is made). */
+  compile?: () => Promise<Record<string, WebAssembly.Module>>;
   env: Record<string, string>;
   argv: string[];
   files: Record<string, string>;
@@ -90,6 +93,12 @@ const FAILURE_STATUS: Record<string, [number, ErrorCode]> = {
   memory: [503, 'ERR_MEMORY_LIMIT'],
   'body-too-large': [413, 'ERR_REQUEST_BODY_TOO_LARGE'],
 };
+
+/** true when flat header lines [name, value, …] have a field named `name` (lower-case), any case. */
+function hasField(headers: string[], name: string): boolean {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === name) return true;
+  return false;
+}
 
 /** Writes isola's JSON error body (`{error:{code,message,request_id}}`) as a complete response. */
 export function sendError(res: ServerResponse, status: number, code: ErrorCode, message: string, requestId: string, extra?: Record<string, string>): void {
@@ -210,6 +219,10 @@ export class Sandbox {
    */
   async bind(spec: SandboxSpec): Promise<void> {
     if (this.state !== 'blank') throw new Error(`sandbox ${this.id} is ${this.state}, not blank`);
+    if (!spec.modules) {
+      if (!spec.compile) throw new Error(`sandbox spec of ${spec.name} has no modules`);
+      spec.modules = await spec.compile();
+    }
     this.spec = spec;
     this.state = 'binding';
     const init: SandboxInit = {
@@ -217,7 +230,7 @@ export class Sandbox {
       bodyPort: this.guestPort,
       abi: spec.abi,
       glueUrl: spec.glueUrl,
-      modules: spec.modules,
+      modules: spec.modules!,
       name: spec.name,
       env: spec.env,
       argv: spec.argv,
@@ -413,7 +426,8 @@ class ActiveRun {
     const res = this.res;
     if (msg.head && !this.clientGone) {
       const headers = msg.head.headers;
-      headers.push('x-request-id', this.head.id);
+      // The request id travels back, unless the guest set its own x-request-id (then one line, not two).
+      if (!hasField(headers, 'x-request-id')) headers.push('x-request-id', this.head.id);
       res.writeHead(msg.head.status, headers);
       // A head on its own (the guest flushed before writing a body) goes out now, for streaming clients.
       if (!msg.body && !msg.end && !msg.done) res.flushHeaders();

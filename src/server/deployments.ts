@@ -10,12 +10,13 @@
  * identity is its `key`: the function name under `isola dev`, `<tenant>/<name>` under `isola serve`
  * (two tenants may both have a function "hello").
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FunctionConfig, LimitsConfig } from '../config/types.js';
 import { IsolaError } from '../errors.js';
 import { meteredArtifact } from '../artifacts/metered.js';
-import { compileArtifact, prepareArtifact, type Artifact } from '../artifacts/prepare.js';
+import { checkArtifactMemory, compileArtifact, prepareArtifact, type Artifact } from '../artifacts/prepare.js';
 import { SandboxManager } from '../pool/manager.js';
 import { FunctionPool } from '../pool/pool.js';
 import type { Logger } from '../telemetry/log.js';
@@ -42,7 +43,7 @@ export interface Deployment {
    * `isola dev`, 1 at start and one more on every `--watch` swap.
    */
   version: number;
-  /** The tenant for scheduling, logs and metrics: `tenant`, else `config.tenant`, else "default". */
+  /** The tenant for scheduling, logs and metrics: `tenant`, else `config.tenant`, else the function's name. */
   owner: string;
   /** Child logger with `tenant`, `function` and `version` bound (serialised once). */
   log: Logger;
@@ -180,21 +181,38 @@ export class Deployments {
       }
       throw err;
     }
-    let modules: Record<string, WebAssembly.Module>;
+    if (artifact.abi === 'wasi-http' && (fn.argv.length > 0 || Object.keys(fn.files).length > 0)) {
+      this.log.warn({ function: fn.name }, 'argv and files apply to WAGI modules only; this function is a component, so they are ignored');
+    }
+    if (artifact.abi === 'wagi') {
+      for (const [guest, hostPath] of Object.entries(fn.files)) {
+        if (!existsSync(hostPath)) {
+          throw new IsolaError('ERR_CONFIG_INVALID', `${label}: files."${guest}" points at ${hostPath}, which does not exist`, {
+            user: true, status: 400, hint: 'fix the host path in `files`, relative to isola.toml',
+          });
+        }
+      }
+    }
+    let modules: Record<string, WebAssembly.Module> | null = null;
     try {
-      modules = await compileArtifact(artifact, fn.limits.memoryBytes);
+      // Pre-warmed functions compile now; the others only when their first sandbox is made.
+      if (fn.pool.minWarm > 0) modules = await compileArtifact(artifact, fn.limits.memoryBytes);
+      else await checkArtifactMemory(artifact, fn.limits.memoryBytes);
     } catch (err) {
       if (err instanceof IsolaError) throw new IsolaError(err.code, `${label.replace(/ \(.*\)$/, '')}: ${err.message}`, { status: err.status, user: err.user, hint: err.hint, cause: err });
       throw err;
     }
     this.log.debug({ function: fn.name, digest: artifact.digest, abi: artifact.abi, ms: Math.round(performance.now() - t0) }, 'artifact ready');
-    const owner = tenant ?? fn.tenant ?? 'default';
+    // Under isola dev a function without `tenant` is its own tenant: fair shares and budgets keep
+    // one function's load from stalling another's.
+    const owner = tenant ?? fn.tenant ?? fn.name;
     const metrics = this.telemetry.metrics?.forFunction(key, owner, fn.name) ?? null;
     const pool = new FunctionPool({
       name: fn.name,
       abi: artifact.abi,
       glueUrl: artifact.glueUrl,
       modules,
+      compile: () => compileArtifact(artifact, fn.limits.memoryBytes),
       env: fn.env,
       argv: fn.argv,
       files: fn.files,
