@@ -89,7 +89,7 @@ describe('observability (isola dev)', () => {
     for (let i = 0; i < 2; i++) expect((await get('/nope')).status).toBe(404);
     const after = await scrape(admin + '/metrics');
     const delta = (name: string, labels: Record<string, string> = {}) => after.value(name, labels) - before.value(name, labels);
-    const fn = (f: string) => ({ tenant: 'default', function: f });
+    const fn = (f: string) => ({ tenant: f, function: f });
 
     expect(delta('isola_requests_total', { ...fn('hello'), status_class: '2xx' })).toBe(3);
     expect(delta('isola_requests_total', { ...fn('trap'), status_class: '5xx' })).toBe(2);
@@ -124,7 +124,7 @@ describe('observability (isola dev)', () => {
     expect(limId).toMatch(/^[0-9a-f-]{36}$/);
     await until(() => accessLog('obs-ok-1') !== undefined && accessLog(limId) !== undefined, 5000, 'access log');
     expect(accessLog('obs-ok-1')).toMatchObject({
-      level: 30, msg: 'request', req_id: 'obs-ok-1', tenant: 'default', function: 'hello', version: 1,
+      level: 30, msg: 'request', req_id: 'obs-ok-1', tenant: 'hello', function: 'hello', version: 1,
       method: 'GET', path: '/hello', status: 200, outcome: 'ok', req_bytes: 0, res_bytes: 15, cold: false,
       ms: expect.any(Number), queue_ms: expect.any(Number), cpu_ms: expect.any(Number), time: expect.any(String),
     });
@@ -138,8 +138,8 @@ describe('observability (isola dev)', () => {
     await until(() => isola.logs().some((l) => l.req_id === 'obs-out-1' && l.stream === 'stderr'), 5000, 'guest lines');
     const lines = isola.logs().filter((l) => l.req_id === 'obs-out-1' && l.stream !== undefined);
     expect(lines).toEqual([
-      expect.objectContaining({ stream: 'stdout', msg: 'to-stdout', tenant: 'default', function: 'stdout', version: 1 }),
-      expect.objectContaining({ stream: 'stderr', msg: 'to-stderr', tenant: 'default', function: 'stdout', version: 1 }),
+      expect.objectContaining({ stream: 'stdout', msg: 'to-stdout', tenant: 'stdout', function: 'stdout', version: 1 }),
+      expect.objectContaining({ stream: 'stderr', msg: 'to-stderr', tenant: 'stdout', function: 'stdout', version: 1 }),
     ]);
   });
 
@@ -161,7 +161,7 @@ describe('observability (isola dev)', () => {
     const kept = isola.logs().filter((l) => l.req_id === 'obs-spew-2' && l.stream === 'stderr');
     expect(kept.reduce((n, l) => n + String(l.msg).length + 1, 0)).toBe(64 * 1024);
     const after = await scrape(admin + '/metrics');
-    const f = { tenant: 'default', function: 'spew' };
+    const f = { tenant: 'spew', function: 'spew' };
     expect(after.value('isola_guest_output_dropped_bytes_total', f) - before.value('isola_guest_output_dropped_bytes_total', f)).toBe(2 * (SPEW_BYTES - 64 * 1024));
   });
 
@@ -179,7 +179,7 @@ describe('observability (isola dev)', () => {
       await until(() => out.includes('"type":"request"'), 5000, 'tail records');
       const records = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(records.map((r) => [r.type, r.stream ?? r.status])).toEqual([['log', 'stdout'], ['log', 'stderr'], ['request', 200]]);
-      expect(records.every((r) => r.req_id === 'obs-tail-1' && r.function === 'stdout' && r.tenant === 'default')).toBe(true);
+      expect(records.every((r) => r.req_id === 'obs-tail-1' && r.function === 'stdout' && r.tenant === 'stdout')).toBe(true);
       expect(records[0]).toMatchObject({ msg: 'to-stdout', version: 1, time: expect.any(String) });
       expect(records[2]).toMatchObject({ method: 'GET', path: '/stdout', outcome: 'ok' });
       const m = await scrape(admin + '/metrics');

@@ -71,7 +71,7 @@ export interface PoolConfig {
 
 /** How guests share the CPU (scheduler/). */
 export interface SchedulerConfig {
-  /** Guests running at once before tenants queue for a run slot; 0 (the default) = one per CPU core. */
+  /** Requests running in guests at once before tenants queue for a run slot; 0 (the default) = four per CPU core. */
   slots: number;
   /** Half-life of the recent-CPU score that orders waiting tenants, ms. Default 1000. */
   halfLifeMs: number;
@@ -118,7 +118,7 @@ export interface BuildConfig {
 export interface FunctionConfig {
   /** Unique name: lowercase letters, digits and '-', starting with a letter, at most 63 chars. */
   name: string;
-  /** The tenant it belongs to under `isola dev` (null = "default"); CPU budgets and fair shares are per tenant. */
+  /** The tenant it belongs to under `isola dev` (null = the function's own name); CPU budgets and fair shares are per tenant. */
   tenant: string | null;
   /** Absolute path of the function's `.wasm` (component or core module). */
   wasm: string;
