@@ -6,10 +6,20 @@
 //   assembleWat WAT → Wasm with the `wabt` npm package (no system wabt needed)
 // Usage: node scripts/build-wagi-examples.mjs [wagi-c] [wagi-wat]   (both when none is named)
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
+
+/** true when Debian's clang for wasm32-wasi can be run. */
+function hasClang() {
+  try {
+    execFileSync('clang', ['--version'], { stdio: 'ignore' });
+    return existsSync('/usr/include/wasm32-wasi/stdio.h');
+  } catch {
+    return false;
+  }
+}
 
 /** The clang command line for a WASI preview 1 command (as in FACTS.md). */
 export const CLANG_WASI = ['--target=wasm32-wasi', '--sysroot=/usr', '-O2'];
@@ -50,9 +60,16 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const wanted = process.argv.slice(2);
   const want = (name) => wanted.length === 0 || wanted.includes(name);
   if (want('wagi-c')) {
-    // 64 MiB declared maximum: the guest's memory cap travels in the module itself.
-    compileC(at('wagi-c/hello.c'), at('wagi-c/hello.wasm'), ['-Wl,--max-memory=67108864', '-s']);
-    console.log('built examples/wagi-c/hello.wasm');
+    if (hasClang()) {
+      // 64 MiB declared maximum: the guest's memory cap travels in the module itself.
+      compileC(at('wagi-c/hello.c'), at('wagi-c/hello.wasm'), ['-Wl,--max-memory=67108864', '-s']);
+      console.log('built examples/wagi-c/hello.wasm');
+    } else if (existsSync(at('wagi-c/hello.wasm'))) {
+      console.log('clang not found: using the committed examples/wagi-c/hello.wasm (apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32 to rebuild it)');
+    } else {
+      console.error('clang not found: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32');
+      process.exit(1);
+    }
   }
   if (want('wagi-wat')) {
     await assembleWat(at('wagi-wat/hello.wat'), at('wagi-wat/hello.wasm'));
