@@ -262,3 +262,30 @@ describe('streaming and disconnects', () => {
     expect(results.filter((ok) => !ok)).toHaveLength(0);
   }, 60_000);
 });
+
+describe('request targets and framing', () => {
+  it('routes an absolute-form target by its own authority (RFC 9112 §3.2.2)', async () => {
+    const res = await rawRequest(isola.port, 'GET http://whatever.test/headers/abs?x=1 HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n');
+    expect(res.status).toBe(200);
+    expect(res.body.toString().split('\n')[0]).toBe('GET /headers/abs?x=1');
+  });
+
+  it('refuses a path with dot-segments instead of routing it one way and serving it another', async () => {
+    for (const p of ['/echo/../hello/', '/hello/./x', '/echo/%2e%2e/hello']) {
+      const res = await rawRequest(isola.port, `GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      expect(res.status, p).toBe(400);
+      expect(JSON.parse(res.body.toString()).error.code).toBe('ERR_BAD_REQUEST');
+    }
+  });
+
+  it('answers 413 to Expect: 100-continue with an oversize body, without inviting the body', async () => {
+    const res = await rawRequest(isola.port, 'POST /echo/ HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\nExpect: 100-continue\r\n\r\n');
+    expect(res.status).toBe(413);
+    expect(res.raw.toString('latin1')).not.toMatch(/100 Continue/);
+  });
+
+  it('sends one x-request-id', async () => {
+    const res = await rawRequest(isola.port, 'GET /hello/ HTTP/1.1\r\nHost: x\r\nX-Request-Id: mine-1\r\nConnection: close\r\n\r\n');
+    expect(res.headers.filter(([k]) => k.toLowerCase() === 'x-request-id')).toEqual([['x-request-id', 'mine-1']]);
+  });
+});

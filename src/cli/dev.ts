@@ -5,6 +5,7 @@
  * SIGINT/SIGTERM stops accepting, lets in-flight requests finish (up to `server.drain_timeout`)
  * and exits. Logs are pino-pretty lines when stderr is a terminal, JSON lines otherwise.
  */
+import { IsolaError } from '../errors.js';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -44,7 +45,7 @@ export function registerDev(program: Command): void {
     .option('--admin-host <addr>', 'admin listener address; overrides server.admin_host')
     .option('--build', 'run every function\'s build command first, even if its .wasm exists')
     .option('--watch', 'rebuild a function when its [functions.build] watch files change, and swap it in without dropping requests')
-    .addHelpText('after', '\nExamples:\n  isola dev\n  isola dev --config examples/isola.toml --port 0')
+    .addHelpText('after', '\nExamples:\n  isola dev\n  isola dev --config examples/wagi-c/isola.toml --port 0')
     .action((opts: DevOptions) => dev(opts));
 }
 
@@ -54,7 +55,7 @@ async function dev(opts: DevOptions): Promise<void> {
   });
   if (opts.port !== undefined) {
     const port = Number(opts.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got ${opts.port}`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new IsolaError('ERR_USAGE', `--port must be an integer from 0 to 65535, got ${opts.port}`, { user: true, hint: 'use --port 0 for any free port' });
     config.server.port = port;
   }
   if (opts.host !== undefined) config.server.host = opts.host;

@@ -51,6 +51,8 @@ export class Exchange {
   private recycling = false;
   /** Why the response body is corrupted (the main thread aborts it), or null. */
   failure: string | null = null;
+  /** Set when the response body went over `limits.max_response_body` (the guest is then stopped). */
+  responseTooLarge = false;
   /** Set when the guest answered `response-outparam.set(err(…))`. */
   errorResponse: string | null = null;
   private stdout: string[] = [];

@@ -97,6 +97,11 @@ async function instantiate(): Promise<void> {
   memories = found;
 }
 
+/** The outcome of a guest stopped for writing more than limits.max_response_body (it may then trap). */
+function tooLarge(ex: Exchange): GuestOutcome {
+  return { kind: 'bad-response', message: ex.failure ?? 'response body too large', status: 502, code: 'ERR_RESPONSE_BODY_TOO_LARGE' };
+}
+
 /** true when a linear memory cannot grow by another page: a trap now is blamed on the memory limit. */
 function atMemoryCap(): boolean {
   const cap = init!.memoryBytes;
@@ -111,6 +116,7 @@ function memoryInUse(): number {
 }
 
 function judge(ex: Exchange): GuestOutcome {
+  if (ex.responseTooLarge) return tooLarge(ex);
   if (ex.errorResponse !== null) return { kind: 'error-response', message: `guest answered with an error: ${ex.errorResponse}` };
   if (!ex.hasHead) return { kind: 'no-response', message: 'guest returned without setting a response' };
   if (ex.failure !== null) return { kind: 'bad-response', message: ex.failure };
@@ -130,7 +136,9 @@ function runWasiHttp(head: RequestHead, recycle: boolean): boolean {
     outcome = judge(ex);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    outcome = err instanceof GuestExit
+    outcome = ex.responseTooLarge
+      ? { ...tooLarge(ex), discard: true }
+      : err instanceof GuestExit
       ? { kind: 'exit', message, discard: true }
       : fuel && (fuel.value as bigint) < 0n
         ? { kind: 'trap', message: `fuel limit of ${cfg.fuelLimit} reached`, discard: true, status: 503, code: 'ERR_FUEL_LIMIT' }

@@ -5,7 +5,6 @@
  * `RESPONSE_ALREADY_SENT`), which keeps the hot path short and gives real backpressure.
  */
 import { randomUUID } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
@@ -15,6 +14,7 @@ import { IsolaError, toIsolaError } from '../errors.js';
 import type { RequestHead } from '../sandbox/protocol.js';
 import { sendError } from '../sandbox/sandbox.js';
 import type { Logger } from '../telemetry/log.js';
+import { defaultSlots } from '../scheduler/from-config.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import type { FunctionMetrics, Metrics } from '../telemetry/metrics.js';
 import type { Deployment, Deployments } from './deployments.js';
@@ -57,9 +57,36 @@ export function createEdgeApp(deployments: Deployments, log: Logger, scheduler: 
   return app;
 }
 
-/** A scheduler with one run slot per core, no budgets, equal weights. */
+/**
+ * The origin-form target and the host a request is for. An absolute-form target
+ * (`GET http://host/path`, RFC 9112 §3.2.2) is accepted, and its authority wins over the Host header.
+ */
+function requestTarget(req: IncomingMessage): { target: string; host: string } {
+  const raw = req.url ?? '/';
+  if (raw.charCodeAt(0) === 47 /* "/" */) return { target: raw, host: req.headers.host ?? '' };
+  const m = /^https?:\/\/([^/?#]*)([^#]*)/i.exec(raw);
+  if (!m) return { target: raw, host: req.headers.host ?? '' };
+  const rest = m[2]!;
+  return { target: rest.startsWith('/') ? rest : `/${rest}`, host: m[1]! };
+}
+
+/**
+ * true when a raw path has a "." or ".." segment (also percent-encoded). Routes match raw paths,
+ * so such a path could match one route while the guest, normalizing, reads another; curl and
+ * browsers normalize before sending, so isola refuses them rather than guess.
+ */
+function hasDotSegment(path: string): boolean {
+  if (!path.includes('.') && !path.includes('%2')) return false;
+  for (const seg of path.split('/')) {
+    const s = seg.replace(/%2e/gi, '.');
+    if (s === '.' || s === '..') return true;
+  }
+  return false;
+}
+
+/** A scheduler with the default run slots (four per core), no budgets, equal weights. */
 export function defaultScheduler(): Scheduler {
-  return new Scheduler({ slots: availableParallelism() });
+  return new Scheduler({ slots: defaultSlots() });
 }
 
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
@@ -77,10 +104,14 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
   const started = performance.now();
   const given = req.headers['x-request-id'];
   const id = typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
-  const target = req.url ?? '/';
+  const { target, host } = requestTarget(req);
   const q = target.indexOf('?');
   const path = q < 0 ? target : target.slice(0, q);
-  const host = req.headers.host ?? '';
+  if (hasDotSegment(path)) {
+    sendError(res, 400, 'ERR_BAD_REQUEST', 'the request path has a "." or ".." segment; send it normalized (RFC 3986 §5.2.4)', id);
+    log.info({ req_id: id, method: req.method, host, path, status: 400, outcome: 'bad-request' }, 'dot-segment in path');
+    return;
+  }
   const match = path.startsWith('/') ? deployments.table.match(host, path) : null;
   if (!match) {
     sendError(res, 404, 'ERR_ROUTE_NOT_FOUND', `no route for ${host}${path}`, id);
@@ -275,8 +306,28 @@ export function startEdge(options: { host: string; port: number; deployments: De
   const app = createEdgeApp(options.deployments, options.log, options.scheduler, options.metrics ?? null);
   const server = createAdaptorServer({ fetch: app.fetch, autoCleanupIncoming: false, overrideGlobalObjects: false }) as Server;
   server.keepAliveTimeout = 5_000;
+  // `Expect: 100-continue` (RFC 9110 §10.1.1): refuse a declared body over the route's limit before
+  // the client sends it; otherwise say 100 Continue and serve the request as usual.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    const { target, host } = requestTarget(req);
+    const q = target.indexOf('?');
+    const d = options.deployments.table.match(host, q < 0 ? target : target.slice(0, q))?.target;
+    const length = bodyLength(req);
+    if (d && length > d.limits.maxRequestBodyBytes) {
+      const id = randomUUID();
+      sendError(res, 413, 'ERR_REQUEST_BODY_TOO_LARGE', `request body of ${length} bytes is over the ${d.limits.maxRequestBodyBytes}-byte limit`, id, { connection: 'close' });
+      return;
+    }
+    res.writeContinue();
+    server.emit('request', req, res);
+  });
   return new Promise((resolve, reject) => {
-    server.once('error', (err) => reject(new IsolaError('ERR_INTERNAL', `cannot listen on ${options.host}:${options.port}: ${err.message}`, { user: true, cause: err })));
+    server.once('error', (err) => {
+      const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
+      reject(new IsolaError('ERR_INTERNAL', `cannot listen on ${options.host}:${options.port}: ${err.message}`, {
+        user: true, cause: err, hint: inUse ? 'another server uses that port: stop it, or pick another with --port (0 = any free port)' : undefined,
+      }));
+    });
     server.listen(options.port, options.host, () => {
       const addr = server.address() as AddressInfo;
       const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;

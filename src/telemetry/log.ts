@@ -10,6 +10,9 @@
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { IsolaError } from '../errors.js';
+
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 export type { Logger };
 
@@ -37,6 +40,9 @@ export function logFormat(fallback: LogFormat = 'json'): LogFormat {
 /** Creates the process logger (see the module docstring). */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? process.env.ISOLA_LOG_LEVEL ?? 'info';
+  if (!LEVELS.includes(level)) {
+    throw new IsolaError('ERR_USAGE', `ISOLA_LOG_LEVEL must be one of ${LEVELS.join(', ')}; got "${level}"`, { user: true });
+  }
   const dest = options.destination ?? 2;
   let stream: DestinationStream;
   if (logFormat(options.format ?? 'json') === 'pretty') {

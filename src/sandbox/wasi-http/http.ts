@@ -208,8 +208,9 @@ export class OutgoingBody {
       return `write past content-length ${this.#declared}`;
     }
     if (this.#written + bytes.byteLength > maxResponseBodyBytes) {
-      const msg = `response body over the ${maxResponseBodyBytes}-byte limit`;
+      const msg = `response body over the ${maxResponseBodyBytes}-byte limit (limits.max_response_body)`;
       this.exchange?.fail(msg);
+      if (this.exchange) this.exchange.responseTooLarge = true;
       return msg;
     }
     this.#written += bytes.byteLength;
