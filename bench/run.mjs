@@ -4,7 +4,7 @@
 //
 //   npm run bench                 full run (~12 min): 10 s runs, 3 rounds, 1 GiB streaming
 //   npm run bench -- --quick      short run (~4 min): 3 s runs, 3 rounds, 256 MiB streaming
-//   options: --only hello,cold,stream,noisy,fuel  --seconds N  --rounds N  --connections N  --no-pin
+//   options: --only hello,cold,stream,noisy,density,fuel  --seconds N  --rounds N  --connections N  --no-pin
 //            --isola head|dist|<rev> (default head: the committed HEAD built apart from the working tree)
 //            --report FILE (re-render a saved latest.json, run nothing)
 //
@@ -25,6 +25,7 @@ import { runColdStart } from './scenarios/coldstart.mjs';
 import { runStreaming } from './scenarios/streaming.mjs';
 import { runMetering } from './scenarios/metering.mjs';
 import { runNoisy } from './scenarios/noisy.mjs';
+import { runDensity } from './scenarios/density.mjs';
 
 function parseArgs(argv) {
   const o = { quick: false, only: null, pin: true, isola: 'head' };
@@ -204,8 +205,21 @@ function render(res, o, info, started) {
   md.push('### Not yet measured', '', mdTable(['scenario', 'status'], [
     ...(res.fuel?.status === 'ok' ? [] : [['metering: CPU-bound C suite (sha256, nbody, sort, fib) with and without fuel', res.fuel?.note ? `${res.fuel.status}: ${res.fuel.note}` : 'not yet (issue 6)']]),
     ...(res.noisy && !res.noisy.error ? [] : [['noisy neighbour: light tenant p50/p99 alone and beside a CPU hog', res.noisy?.error ? `error: ${res.noisy.error}` : 'not run']]),
-    ['density: functions deployed / kept warm within a memory budget', 'not yet (issue 5: global capacity)'],
+    ...(res.density && !res.density.error ? [] : [['density: functions deployed / kept warm within a memory budget', res.density?.error ? `error: ${res.density.error}` : 'not run']]),
   ]), '');
+  if (res.density && !res.density.error) {
+    const d = res.density;
+    const mib = (b) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+    md.push(`### Density (${d.deployed} WAT hello functions deployed, min_warm = 0, [sandboxes] max = ${d.maxSandboxes})`, '', mdTable(['what', 'measured'], [
+      ['start → listening', `${Math.round(d.startMs)} ms`],
+      ['RSS, nothing warm', mib(d.idleRss)],
+      [`RSS after one request to each of ${d.touched} functions (≤ ${d.maxSandboxes} sandboxes live, LRU evictions)`, mib(d.busyRss)],
+      ['RSS per warm sandbox', mib(d.rssPerSandboxBytes)],
+      ['first request to a function, p50 / p99', `${d.firstRequestMs.p50.toFixed(1)} / ${d.firstRequestMs.p99.toFixed(1)} ms`],
+      ['first request again after its sandbox and compiled code were evicted, p50', `${d.afterEvictionMs.p50.toFixed(1)} ms`],
+      ['non-200 answers', String(d.bad)],
+    ]), '');
+  }
   if (res.cold) {
     md.push('### Density (what can be measured today)', '', mdTable(['what', 'measured'], [
       [`RSS growth per warm sandbox, WAT hello (${res.cold.firstWat.sandboxes} sandboxes started in one process)`, fmtMiB(res.cold.firstWat.rssPerSandboxBytes)],
@@ -262,6 +276,15 @@ async function main() {
     } catch (e) {
       log(`  noisy neighbour failed: ${e.message.split('\n')[0]}`);
       res.noisy = { error: e.message.split('\n')[0] };
+    }
+  }
+  if (want('density')) {
+    log('scenario: density (many functions, bounded sandboxes)');
+    try {
+      res.density = await runDensity(artifacts, { quick: o.quick, serverCpus, log });
+    } catch (e) {
+      log(`  density failed: ${e.message.split('\n')[0]}`);
+      res.density = { error: e.message.split('\n')[0] };
     }
   }
   if (want('fuel')) {

@@ -121,7 +121,8 @@ export function runWagi(module: WebAssembly.Module, opts: WagiRunOptions): { exi
       exitCode = wasi.start();
     } catch (err) {
       if (state.hostError !== undefined) throw state.hostError;
-      const message = (err as Error).message.replace(/^Error while running start function: /, '');
+      // One line only: @wasmer/wasi's message can carry a JS stack with host paths, which clients must not see.
+      const message = (err as Error).message.replace(/^Error while running start function: /, '').split('\n')[0]!.replace(/\s+at .*$/, '').slice(0, 300);
       throw new IsolaError('ERR_GUEST_TRAP', `The guest trapped: ${message}`, { status: 500, user: true, cause: err });
     }
     if (state.hostError !== undefined) throw state.hostError;
