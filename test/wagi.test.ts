@@ -19,6 +19,7 @@ beforeAll(async () => {
   const w = (n: string) => join(dir, n);
   compileC(join(ROOT, 'test/wagi-guests/guest.c'), w('guest.wasm'));
   compileC(join(ROOT, 'test/wagi-guests/rules.c'), w('rules.wasm'));
+  compileC(join(ROOT, 'test/wagi-guests/sleepy.c'), w('sleepy.wasm'));
   compileC(join(ROOT, 'examples/wagi-c/hello.c'), w('hello-c.wasm'));
   await assembleWat(join(ROOT, 'test/wagi-guests/trap.wat'), w('trap.wasm'));
   await assembleWat(join(ROOT, 'examples/wagi-wat/hello.wat'), w('hello-wat.wasm'));
@@ -27,6 +28,7 @@ beforeAll(async () => {
     { name: 'cgi', wasm: w('guest.wasm'), routes: ['/cgi/*'], limits: { max_request_body: '200MiB' } },
     { name: 'rules', wasm: w('rules.wasm'), routes: ['/rules'], extra: 'abi = "wagi"' },
     { name: 'trap', wasm: w('trap.wasm'), routes: ['/trap'] },
+    { name: 'sleepy', wasm: w('sleepy.wasm'), routes: ['/sleepy'] },
     { name: 'hello-c', wasm: w('hello-c.wasm'), routes: ['/c/*'] },
     { name: 'hello-wat', wasm: w('hello-wat.wasm'), routes: ['/wat'] },
     { name: 'component', wasm: component, routes: ['/component'] },
@@ -105,6 +107,24 @@ describe('CGI response rules (RFC 3875 §6)', () => {
     const id = res.headers.get('x-request-id');
     await until(() => isola.logs().some((l) => l.req_id === id && l.msg === 'to the log'), 5000, 'stderr log line');
     expect(isola.stdout()).not.toMatch(/to the log/);
+  });
+});
+
+describe('sleeping guests', () => {
+  it('lets a guest sleep (poll_oneoff on a clock) and streams what it wrote before', async () => {
+    const t0 = performance.now();
+    const res = await fetch(url('/sleepy'));
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    const firstAt = performance.now() - t0;
+    let rest = '';
+    for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value);
+    const total = performance.now() - t0;
+    expect(new TextDecoder().decode(first.value)).toBe('before\n');
+    expect(rest).toBe('after\n');
+    expect(total).toBeGreaterThanOrEqual(280);
+    expect(firstAt).toBeLessThan(total - 200); // "before" arrived while the guest slept
   });
 });
 

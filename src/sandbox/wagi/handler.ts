@@ -69,6 +69,15 @@ export function runWagiRequest(init: SandboxInit, head: RequestHead, post: Post,
       writeStderr(chunk) {
         ex.log('stderr', chunk);
       },
+      sleepUntil(deadlineNs) {
+        // Sleeping flushes what the guest wrote first (streaming), and wakes early to notice a gone client.
+        for (;;) {
+          const left = Number(deadlineNs - process.hrtime.bigint()) / 1e6;
+          if (left <= 0) return;
+          if (ex.aborted) throw new IsolaError('ERR_INTERNAL', 'client disconnected', { status: 499 });
+          ex.sleep(left);
+        }
+      },
     }));
   } catch (err) {
     thrown = err;

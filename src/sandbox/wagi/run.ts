@@ -35,6 +35,8 @@ export interface WagiRunOptions {
   writeStderr(chunk: Uint8Array): void;
   /** Cap on the guest's linear memory, bytes (see the module doc for how it is enforced). */
   memoryMaxBytes: number;
+  /** How `sleep()` (poll_oneoff on a clock) waits: until the monotonic deadline, ns; may throw to stop the guest. */
+  sleepUntil?(deadlineNs: bigint): void;
   /** The fuel counter of a metered module (src/artifacts/fuel.ts), imported as `isola.fuel`. */
   fuel?: WebAssembly.Global;
 }

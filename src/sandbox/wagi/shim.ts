@@ -27,6 +27,9 @@ type WasiFn = (...args: any[]) => any;
 const SUCCESS = 0;
 const BADF = 8;
 const FAULT = 21;
+const INVAL = 28;
+/** A private word to Atomics.wait on when no sleepUntil is given. */
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
 const NOTSUP = 58;
 const ROFS = 69;
 const OFLAGS_WRITE = 0b1101; // CREAT | EXCL | TRUNC
@@ -45,6 +48,8 @@ export interface ShimIo {
   writeStdout(chunk: Uint8Array): void;
   writeStderr(chunk: Uint8Array): void;
   memoryMaxBytes: number;
+  /** Blocks the thread until `deadlineNs` (monotonic, process.hrtime) passes; may throw to stop the guest. */
+  sleepUntil?(deadlineNs: bigint): void;
 }
 
 /** State of one shimmed run. */
@@ -148,6 +153,55 @@ export function shimWasiImports(ns: Record<string, WasiFn>, io: ShimIo): ShimSta
         offset += n;
       }
       return putU32(nread, chunk.length);
+    },
+    /**
+     * poll_oneoff (WASI preview 1): @wasmer/wasi traps on clock subscriptions (`sleep()` in C), so
+     * isola answers it. fd subscriptions are reported ready at once (stdin reads block, stdout never
+     * does); otherwise the thread sleeps until the earliest clock deadline, which also fires.
+     * Layouts: subscription 48 bytes (userdata u64, tag u8 @8, clock id u32 @16, timeout u64 @24,
+     * flags u16 @40: 1 = absolute), event 32 bytes (userdata u64, error u16 @8, type u8 @10).
+     */
+    poll_oneoff(inPtr: number, outPtr: number, count: number, neventsPtr: number): number {
+      const d = dv();
+      if (count <= 0) return INVAL;
+      if (inPtr < 0 || inPtr + count * 48 > d.byteLength || outPtr < 0 || outPtr + count * 32 > d.byteLength) return FAULT;
+      const now = process.hrtime.bigint();
+      const wall = BigInt(Date.now()) * 1_000_000n;
+      let events = 0;
+      const emit = (sub: number, type: number): void => {
+        const at = outPtr + events * 32;
+        d.setBigUint64(at, d.getBigUint64(sub, true), true);
+        d.setUint16(at + 8, 0, true);
+        d.setUint8(at + 10, type);
+        for (let i = 11; i < 32; i++) d.setUint8(at + i, 0);
+        events++;
+      };
+      for (let i = 0; i < count; i++) {
+        const sub = inPtr + i * 48;
+        const tag = d.getUint8(sub + 8);
+        if (tag === 1 || tag === 2) emit(sub, tag);
+      }
+      if (events === 0) {
+        let deadline: bigint | null = null;
+        let first = -1;
+        for (let i = 0; i < count; i++) {
+          const sub = inPtr + i * 48;
+          if (d.getUint8(sub + 8) !== 0) continue;
+          const clock = d.getUint32(sub + 16, true);
+          const timeout = d.getBigUint64(sub + 24, true);
+          const absolute = (d.getUint16(sub + 40, true) & 1) === 1;
+          const at = absolute ? now + (timeout - (clock === 0 ? wall : now)) : now + timeout;
+          if (deadline === null || at < deadline) {
+            deadline = at;
+            first = i;
+          }
+        }
+        if (deadline === null) return INVAL;
+        if (io.sleepUntil) io.sleepUntil(deadline);
+        else while (process.hrtime.bigint() < deadline) Atomics.wait(SLEEPER, 0, 0, Number(deadline - process.hrtime.bigint()) / 1e6);
+        emit(inPtr + first * 48, 0);
+      }
+      return putU32(neventsPtr, events);
     },
     fd_close(fd: number): number {
       if (fd >= 0 && fd <= 2) closed[fd] = true;
