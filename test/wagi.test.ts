@@ -81,6 +81,11 @@ describe('CGI response rules (RFC 3875 §6)', () => {
     expect(await ok.text()).toBe('abc');
     const short = await rawRequest(isola.port, 'GET /rules?shortlength HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 5000 });
     expect(short.complete).toBe(false);
+    // More than declared: the declared bytes go out as a complete response, the rest is dropped.
+    const over = await rawRequest(isola.port, 'GET /rules?overlength HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 5000 });
+    expect(over.status).toBe(200);
+    expect(over.complete).toBe(true);
+    expect(over.raw.subarray(over.raw.indexOf('\r\n\r\n') + 4).toString()).toBe('abc');
   });
 
   it('delivers the response of a guest that exits 1 after a complete head, and 500s one that exits before', async () => {

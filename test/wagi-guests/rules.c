@@ -15,6 +15,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(m, "badstatus")) fputs("Status: 99 Nope\n\n", stdout);
   else if (!strcmp(m, "cookies")) fputs("Content-Type: text/plain\nSet-Cookie: a=1\nSet-Cookie: b=2\n\nok\n", stdout);
   else if (!strcmp(m, "length")) fputs("Content-Type: text/plain\nContent-Length: 3\n\nabc", stdout);
+  else if (!strcmp(m, "overlength")) fputs("Content-Type: text/plain\nContent-Length: 3\n\nabcdef", stdout);
   else if (!strcmp(m, "shortlength")) fputs("Content-Type: text/plain\nContent-Length: 30\n\nabc", stdout);
   else fputs("Content-Type: text/plain\n\nunknown\n", stdout);
   return 0;

@@ -14,6 +14,9 @@ import { wagiVerdict } from './outcome.js';
 import { CgiResponseParser } from './response.js';
 import { runWagi } from './run.js';
 
+/** Thrown from the stdout callback to stop a guest that wrote past its Content-Length. */
+const OVERFLOW = new Error('past Content-Length');
+
 /** The fuel counter metered modules import (one per sandbox thread, reset per request). */
 let fuelCounter: WebAssembly.Global | null = null;
 
@@ -30,10 +33,16 @@ export function runWagiRequest(init: SandboxInit, head: RequestHead, post: Post,
       ex.setHead({ status: h.status, headers });
     },
     onBody(chunk) {
-      written += chunk.byteLength;
-      if (declared !== null && written > declared) {
-        throw new IsolaError('ERR_GUEST_BAD_RESPONSE', `the guest wrote more than its Content-Length of ${declared} bytes`, { status: 502 });
+      if (declared !== null && written + chunk.byteLength > declared) {
+        // The declared length is complete: send it, drop the rest, and stop the guest (RFC 9112 §6.3:
+        // bytes past Content-Length are not part of the response).
+        const fits = chunk.subarray(0, declared - written);
+        written = declared;
+        if (fits.byteLength > 0) ex.write(fits.slice());
+        overflowed = true;
+        throw OVERFLOW;
       }
+      written += chunk.byteLength;
       if (written > init.maxResponseBodyBytes) {
         throw new IsolaError('ERR_RESPONSE_BODY_TOO_LARGE', `response body over the ${init.maxResponseBodyBytes}-byte limit`, { status: 500 });
       }
@@ -42,6 +51,7 @@ export function runWagiRequest(init: SandboxInit, head: RequestHead, post: Post,
   });
   let thrown: unknown = null;
   let exitCode: number | null = null;
+  let overflowed = false;
   const limit = init.fuelLimit === null ? null : BigInt(init.fuelLimit);
   fuelCounter ??= limit === null ? null : new WebAssembly.Global({ value: 'i64', mutable: true }, 0n);
   if (fuelCounter && limit !== null) fuelCounter.value = limit;
@@ -86,6 +96,10 @@ export function runWagiRequest(init: SandboxInit, head: RequestHead, post: Post,
   if (outOfFuel && thrown !== null) {
     thrown = new IsolaError('ERR_FUEL_LIMIT', `fuel limit of ${init.fuelLimit} reached`, { status: 503 });
   }
+  if (overflowed && thrown === OVERFLOW) {
+    thrown = null; // a complete response: the guest was stopped only because it wrote past it
+    exitCode = 0;
+  }
   const verdict = wagiVerdict({ thrown, exitCode, parser });
   let outcome: GuestOutcome;
   if (verdict.kind === 'ok') {
@@ -94,7 +108,9 @@ export function runWagiRequest(init: SandboxInit, head: RequestHead, post: Post,
       outcome = { kind: 'bad-response', message: `Content-Length is ${declared} but the guest wrote ${written} bytes` };
     } else {
       ex.end();
-      outcome = verdict.exitCode === 0 ? { kind: 'ok' } : { kind: 'ok', message: `exit code ${verdict.exitCode} after a complete response` };
+      outcome = overflowed
+        ? { kind: 'ok', message: `the guest wrote past its Content-Length of ${declared} bytes; the extra bytes were dropped` }
+        : verdict.exitCode === 0 ? { kind: 'ok' } : { kind: 'ok', message: `exit code ${verdict.exitCode} after a complete response` };
     }
   } else {
     const e = verdict.error;
