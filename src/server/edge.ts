@@ -306,6 +306,9 @@ export function startEdge(options: { host: string; port: number; deployments: De
   const app = createEdgeApp(options.deployments, options.log, options.scheduler, options.metrics ?? null);
   const server = createAdaptorServer({ fetch: app.fetch, autoCleanupIncoming: false, overrideGlobalObjects: false }) as Server;
   server.keepAliveTimeout = 5_000;
+  // A client gets 10 s to send its request head (node's default is 60 s): slow-header clients
+  // cost a socket each; bodies are bounded by each function's wall-clock limit once dispatched.
+  server.headersTimeout = 10_000;
   // `Expect: 100-continue` (RFC 9110 §10.1.1): refuse a declared body over the route's limit before
   // the client sends it; otherwise say 100 Continue and serve the request as usual.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
