@@ -89,6 +89,21 @@ describe('eviction', () => {
   });
 });
 
+describe('global cap', () => {
+  it('never has more live sandboxes than [sandboxes] max, blank ones included', async () => {
+    const fns = ['a', 'b', 'c', 'd'].map((n) => ({ name: n, wasm: hello, routes: [`/${n}`], pool: { min_warm: 0 } }));
+    const i = await start(fns, { max: 3, blank: 1 });
+    await until(() => /admin on (http:\/\/\S+)/.test(i.stderr()), 5000, 'admin line');
+    const admin = /admin on (http:\/\/\S+)/.exec(i.stderr())![1]!;
+    const live = async () => Number(/^isola_sandboxes\{state="live"\} (\d+)/m.exec(await (await fetch(`${admin}/metrics`)).text())![1]);
+    for (const n of ['a', 'b', 'c', 'd', 'a']) {
+      expect((await fetch(`${i.url}/${n}`)).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 150)); // let blank refills happen
+      expect(await live()).toBeLessThanOrEqual(3);
+    }
+  });
+});
+
 describe('reuse policy', () => {
   it.each([
     [0, [201, 202, 500, 201, 202]],

@@ -108,29 +108,35 @@ export class SandboxManager {
    * starts a thread. Call after a successful `reserve`. Rejects with the bind error (IsolaError).
    */
   async create(spec: SandboxSpec): Promise<{ sandbox: Sandbox; fromBlank: boolean }> {
-    this.starting++;
-    let sb: Sandbox | undefined;
-    let fromBlank = false;
-    try {
-      sb = this.blanks.pop();
-      if (sb) {
-        fromBlank = true;
-        this.all.delete(sb);
-        this.stats.blankBinds++;
-      } else {
-        this.stats.threadStarts++;
-        sb = await Sandbox.spawn(this.heapMb);
+    // A blank sandbox is counted in `all` already; a new thread counts as `starting` until tracked.
+    const blank = this.blanks.pop();
+    if (blank) {
+      this.stats.blankBinds++;
+      try {
+        await blank.bind(spec);
+      } catch (err) {
+        void blank.terminate();
+        throw err;
+      } finally {
+        this.refillBlanks();
       }
+      return { sandbox: blank, fromBlank: true };
+    }
+    this.starting++;
+    this.stats.threadStarts++;
+    let sb: Sandbox | undefined;
+    try {
+      sb = await Sandbox.spawn(this.heapMb);
       await sb.bind(spec);
     } catch (err) {
+      this.starting--;
       if (sb) void sb.terminate();
       throw err;
-    } finally {
-      this.starting--;
-      this.refillBlanks();
     }
+    this.starting--;
     this.track(sb);
-    return { sandbox: sb, fromBlank };
+    this.refillBlanks(); // after the new sandbox is counted, so a refill cannot overshoot the cap
+    return { sandbox: sb, fromBlank: false };
   }
 
   private track(sb: Sandbox): void {

@@ -94,6 +94,17 @@ const FAILURE_STATUS: Record<string, [number, ErrorCode]> = {
   'body-too-large': [413, 'ERR_REQUEST_BODY_TOO_LARGE'],
 };
 
+/** The content-length in flat header lines, or -1 (absent, or not a plain number). */
+function contentLengthOf(headers: string[]): number {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.toLowerCase() === 'content-length') {
+      const n = Number(headers[i + 1]);
+      return Number.isSafeInteger(n) && n >= 0 ? n : -1;
+    }
+  }
+  return -1;
+}
+
 /** true when flat header lines [name, value, …] have a field named `name` (lower-case), any case. */
 function hasField(headers: string[], name: string): boolean {
   for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === name) return true;
@@ -404,10 +415,16 @@ class ActiveRun {
     // After res.end() the response is the socket's to deliver: a client that closes once it has read
     // it (before the write callback runs) did not abort anything.
     if (!this.res.writableFinished && !this.ended) {
+      this.clientGone = true;
+      // A client that had every byte the guest's content-length announced may close before the
+      // guest calls finish: the response is complete, so the guest is left to finish it normally.
+      if (this.declaredLength >= 0 && this.responseBytes >= this.declaredLength) {
+        if (!this.bodyDone) this.post({ id: this.head.id, error: 'client disconnected' });
+        return;
+      }
       Atomics.store(this.ctl, ABORTED, AbortReason.ClientGone);
       if (!this.bodyDone) this.post({ id: this.head.id, error: 'client disconnected' });
       signal(this.ctl);
-      this.clientGone = true;
     }
   };
   private clientGone = false;
@@ -428,6 +445,7 @@ class ActiveRun {
       const headers = msg.head.headers;
       // The request id travels back, unless the guest set its own x-request-id (then one line, not two).
       if (!hasField(headers, 'x-request-id')) headers.push('x-request-id', this.head.id);
+      this.declaredLength = contentLengthOf(headers);
       res.writeHead(msg.head.status, headers);
       // A head on its own (the guest flushed before writing a body) goes out now, for streaming clients.
       if (!msg.body && !msg.end && !msg.done) res.flushHeaders();
@@ -458,13 +476,16 @@ class ActiveRun {
     if (msg.done) this.complete(msg.done, msg.log, msg.recycling, msg.end === true);
   }
   private status = 0;
+  /** The content-length the guest declared, or -1. */
+  private declaredLength = -1;
   private ended = false;
 
   private complete(outcome: GuestOutcome, log?: RunResult['log'], recycling?: boolean, bodyEnded = false): void {
     let kind: string = outcome.kind;
     // A client that closed as the guest finished a complete response (e.g. once it had read
     // Content-Length bytes, before the end reached us) did not abort it.
-    if (this.clientGone && !(outcome.kind === 'ok' && bodyEnded && this.headSent)) kind = 'client-abort';
+    const gotAll = this.declaredLength >= 0 && this.responseBytes >= this.declaredLength;
+    if (this.clientGone && !(outcome.kind === 'ok' && (bodyEnded || gotAll) && this.headSent)) kind = 'client-abort';
     else if (!this.ended) {
       if (this.headSent) this.res.destroy(); // abort: never a clean end for a broken body
       else {
