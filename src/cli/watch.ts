@@ -148,18 +148,29 @@ export async function watchFunctions(opts: WatchOptions): Promise<WatchHandle> {
     }
   };
 
-  const watchers: FSWatcher[] = [];
-  for (const root of distinct) {
+  // Node 20's recursive fs.watch on Linux watches each file's inode: an editor that saves by
+  // renaming a new file over the old one (vim, `sed -i`, "safe write") leaves it watching the dead
+  // inode. So after every event the root's watcher is made anew (debounced), on the current files.
+  const watchers = new Map<string, FSWatcher>();
+  const rewatch = new Map<string, NodeJS.Timeout>();
+  const watchRoot = (root: string): void => {
     try {
       const watcher = watch(root, { recursive: true }, (_event, filename) => {
         if (filename) onChange(join(root, filename.toString()));
+        clearTimeout(rewatch.get(root));
+        rewatch.set(root, setTimeout(() => {
+          if (closed) return;
+          watchers.get(root)?.close();
+          watchRoot(root);
+        }, debounceMs));
       });
       watcher.on('error', (err) => say(`watch: stopped watching ${root}: ${err.message}`));
-      watchers.push(watcher);
+      watchers.set(root, watcher);
     } catch (err) {
       say(`watch: cannot watch ${root}: ${(err as Error).message}`);
     }
-  }
+  };
+  for (const root of distinct) watchRoot(root);
   for (const w of watched) say(`watch: ${w.fn.name} rebuilds when ${w.fn.build!.watch.map((g) => relative(w.fn.build!.cwd, g) || '.').join(', ')} change`);
 
   return {
@@ -169,7 +180,8 @@ export async function watchFunctions(opts: WatchOptions): Promise<WatchHandle> {
     close: () => {
       closed = true;
       for (const w of watched) clearTimeout(w.timer);
-      for (const watcher of watchers) watcher.close();
+      for (const t of rewatch.values()) clearTimeout(t);
+      for (const watcher of watchers.values()) watcher.close();
     },
   };
 }
