@@ -34,6 +34,13 @@ describe('metering over the admin API', () => {
     expect(again.json.deployment.metering).toBe('fuel');
   });
 
+  it('refuses a pool larger than the tenant may have (one tenant cannot take the sandbox pool)', async () => {
+    const dep = await alice.deploy('alice', 'spin', { pool: { min_warm: 50, max_instances: 50 } });
+    expect(dep.status).toBe(400);
+    expect(dep.json.error.code).toBe('ERR_TENANT_LIMIT');
+    expect(dep.json.error.message).toMatch(/limit of 8 sandboxes/);
+  });
+
   it('rejects a bad metering value with the config loader\'s words', async () => {
     const dep = await alice.deploy('alice', 'spin', { metering: 'gas' });
     expect(dep.status).toBe(400);

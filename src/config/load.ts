@@ -206,6 +206,7 @@ function resolve(raw: RawConfig, opts: ParseConfigOptions): IsolaConfig {
       tenantLimits: {
         memoryBytes: raw.server.tenant_limits.memory,
         maxFunctions: raw.server.tenant_limits.max_functions,
+        maxInstances: raw.server.tenant_limits.max_instances,
       },
     },
     scheduler: {

@@ -219,6 +219,7 @@ function checkWatchGlob(glob: string): string | null {
 const tenantLimitsShape = {
   memory: memory(128 * 1024 ** 2),
   max_functions: integer(100, 1, Number.MAX_SAFE_INTEGER),
+  max_instances: integer(8, 1, Number.MAX_SAFE_INTEGER),
 };
 
 const serverShape = {

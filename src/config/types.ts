@@ -36,6 +36,9 @@ export interface TenantLimits {
   memoryBytes: number;
   /** Most functions it may own at once. Default 100. */
   maxFunctions: number;
+  /** Most sandboxes one of its functions may have: deploys with a larger pool.min_warm or
+   * pool.max_instances are refused (absent in tenants stored before it existed: the server default). Default 8. */
+  maxInstances?: number;
 }
 
 export interface LimitsConfig {

@@ -14,6 +14,9 @@ import type { FunctionConfig, LimitsConfig, PoolConfig, TenantLimits } from '../
 import { IsolaError } from '../errors.js';
 import type { AuditEntry, DeploymentRecord, DeploymentSettings, FunctionSummary, TenantRecord, VersionRecord } from '../store/types.js';
 
+/** `[server.tenant_limits] max_instances` for tenants stored before that limit existed. */
+const DEFAULT_TENANT_MAX_INSTANCES = 8;
+
 /** Keys a deploy body may have. */
 export const DEPLOY_KEYS = ['version', 'routes', 'env', 'argv', 'limits', 'pool', 'metering'] as const;
 
@@ -86,6 +89,14 @@ export function deploySettings(body: Record<string, unknown>, live: DeploymentSe
   };
   const memoryGiven = isObject(body.limits) && body.limits.memory !== undefined;
   if (!memoryGiven && live === null) settings.limits.memoryBytes = Math.min(settings.limits.memoryBytes, tenant.limits.memoryBytes);
+  const maxInstances = tenant.limits.maxInstances ?? DEFAULT_TENANT_MAX_INSTANCES;
+  for (const [key, value] of [['min_warm', settings.pool.minWarm], ['max_instances', settings.pool.maxInstances]] as const) {
+    if (value > maxInstances) {
+      throw new IsolaError('ERR_TENANT_LIMIT', `pool.${key} of ${value} is over your tenant's limit of ${maxInstances} sandboxes per function`, {
+        status: 400, user: true, hint: 'ask for fewer, or ask the operator to raise your tenant\'s max_instances',
+      });
+    }
+  }
   if (settings.limits.memoryBytes > tenant.limits.memoryBytes) {
     throw new IsolaError('ERR_TENANT_LIMIT', `limits.memory of ${settings.limits.memoryBytes} bytes is over your tenant's limit of ${tenant.limits.memoryBytes} bytes`, {
       status: 400, user: true, hint: 'ask for less memory, or ask the operator to raise your tenant\'s memory limit',
@@ -122,6 +133,7 @@ export function tenantLimits(body: unknown, defaults: TenantLimits): TenantLimit
   return {
     memoryBytes: body.memory !== undefined ? config.server.tenantLimits.memoryBytes : defaults.memoryBytes,
     maxFunctions: body.max_functions !== undefined ? config.server.tenantLimits.maxFunctions : defaults.maxFunctions,
+    maxInstances: body.max_instances !== undefined ? config.server.tenantLimits.maxInstances : defaults.maxInstances,
   };
 }
 
