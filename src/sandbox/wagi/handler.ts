@@ -115,7 +115,7 @@ export function runWagiRequest(init: SandboxInit, head: RequestHead, post: Post,
   } else {
     const e = verdict.error;
     if (verdict.kind === 'abort') ex.fail(e.message);
-    const kind: GuestOutcome['kind'] = e.code === 'ERR_GUEST_TRAP' || e.code === 'ERR_FUEL_LIMIT' ? 'trap' : e.code === 'ERR_GUEST_EXIT' ? 'exit' : 'bad-response';
+    const kind: GuestOutcome['kind'] = e.code === 'ERR_GUEST_TRAP' || e.code === 'ERR_FUEL_LIMIT' || e.code === 'ERR_MEMORY_LIMIT' ? 'trap' : e.code === 'ERR_GUEST_EXIT' ? 'exit' : 'bad-response';
     outcome = { kind, message: e.message, status: e.status, code: e.code };
   }
   outcome.cpuNs = cpuSinceLast();

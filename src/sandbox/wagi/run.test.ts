@@ -196,7 +196,7 @@ describe('runWagi streaming and limits', () => {
 
   it('stops a guest whose memory grows past memoryMaxBytes', () => {
     const r = run(mods.guest, ['g', 'grow', String(64 * MiB)], { memoryMaxBytes: 16 * MiB });
-    expect(errorOf(r.verdict)).toEqual({ kind: 'error', code: 'ERR_GUEST_TRAP', status: 500 });
+    expect(errorOf(r.verdict)).toEqual({ kind: 'error', code: 'ERR_MEMORY_LIMIT', status: 503 });
     expect((r.thrown as Error).message).toMatch(/exceeds its cap/);
     expect(run(mods.guest, ['g', 'grow', String(4 * MiB)], { memoryMaxBytes: 16 * MiB }).body).toBe('grown 1024\n');
   });

@@ -62,10 +62,10 @@ export interface ShimState {
   checkMemory(): void;
 }
 
-/** Builds the cap error (ERR_GUEST_TRAP, 500). */
+/** Builds the cap error (ERR_MEMORY_LIMIT, 503). */
 export function memoryCapError(bytes: number, max: number): IsolaError {
-  return new IsolaError('ERR_GUEST_TRAP', `The guest's linear memory (${bytes} bytes) exceeds its cap of ${max} bytes`, {
-    status: 500,
+  return new IsolaError('ERR_MEMORY_LIMIT', `The guest's linear memory (${bytes} bytes) exceeds its cap of ${max} bytes`, {
+    status: 503,
     user: true,
     details: { memoryBytes: bytes, memoryMaxBytes: max },
   });
