@@ -127,8 +127,8 @@ function coldTable(c) {
     r('first request, never-used JS hello, min_warm = 0, no blank sandbox', c.firstJs.cold),
     r('first request, never-used JS hello, min_warm = 0, blank sandbox ready', c.firstJsBlank.cold),
     r('warm request, same connection (reference)', c.firstWat.warm),
-    ['deploy → first response', 'not yet (issue 4: deploy API)'],
-    ['instance creation alone, small / JS component', 'not yet (issue 5: pool metrics)'],
+    ['deploy → first response', 'not measured yet (the deploy API exists: isola serve + isola deploy)'],
+    ['instance creation alone, small / JS component', 'not measured yet (pool start events carry ms: isola_sandbox_start_duration_seconds)'],
   ]);
 }
 
@@ -160,7 +160,7 @@ function targetsTable(res, o) {
     rows.push(target(`1 GiB echo: server RSS < 300 MB (issue 2)${full ? '' : ' — quick run streams 256 MiB'}`, isola.every((p) => p.ok) ? worst < 300e6 : false, `peak ${fmtMiB(worst)}`));
   }
   if (res.fuel?.status === 'ok') rows.push(target('fuel metering overhead ≤ ×1.3 (geometric mean, thread CPU)', res.fuel.cpuGeomean <= 1.3, `${fmtRatio(res.fuel.cpuGeomean)} (wall ${fmtRatio(res.fuel.geomean)})`));
-  else rows.push(['fuel metering overhead ≤ ×1.3', '–', 'not yet (issue 6)']);
+  else rows.push(['fuel metering overhead ≤ ×1.3', '–', 'not run']);
   if (res.noisy && !res.noisy.error) {
     const row = ratioTarget('noisy neighbour: light tenant p99 beside the hog ≤ 2× alone', res.noisy.p99Ratio, (x) => x <= 2);
     if (res.noisy.beside.non2xx) row[2] = `**not met** (${res.noisy.beside.non2xx} non-2xx)`;
@@ -203,7 +203,7 @@ function render(res, o, info, started) {
     ]), '');
   }
   md.push('### Not yet measured', '', mdTable(['scenario', 'status'], [
-    ...(res.fuel?.status === 'ok' ? [] : [['metering: CPU-bound C suite (sha256, nbody, sort, fib) with and without fuel', res.fuel?.note ? `${res.fuel.status}: ${res.fuel.note}` : 'not yet (issue 6)']]),
+    ...(res.fuel?.status === 'ok' ? [] : [['metering: CPU-bound C suite (sha256, nbody, sort, fib) with and without fuel', res.fuel?.note ? `${res.fuel.status}: ${res.fuel.note}` : 'not run']]),
     ...(res.noisy && !res.noisy.error ? [] : [['noisy neighbour: light tenant p50/p99 alone and beside a CPU hog', res.noisy?.error ? `error: ${res.noisy.error}` : 'not run']]),
     ...(res.density && !res.density.error ? [] : [['density: functions deployed / kept warm within a memory budget', res.density?.error ? `error: ${res.density.error}` : 'not run']]),
   ]), '');
