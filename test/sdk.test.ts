@@ -53,6 +53,7 @@ describe('Request', () => {
     expect(body.method).toBe('GET');
     expect(body.url).toBe(`${base}/request?a=1&b=%20x`);
     expect(body.headers).toContainEqual(['x-one', '1']);
+    expect(body.headers.find(([n]) => n === 'host')?.[1]).toBe(new URL(base).host); // Workers code reads request.headers.get('host')
     expect(body.headers).toContainEqual(['x-two', 'two']);
     expect(body.hasBody).toBe(false);
   });

@@ -117,5 +117,15 @@ export function toRequest(incoming: IncomingRequest): { request: Request; body: 
     init.body = body.stream;
     init.duplex = 'half';
   }
-  return { request: new Request(url, init), body };
+  const request = new Request(url, init);
+  // The engine's Request drops `host` as a forbidden request header (browser rules); Workers code
+  // reads it (request.headers.get('host')), so expose the full, ordered list the host sent.
+  if (!request.headers.has('host') && headers.has('host')) {
+    try {
+      Object.defineProperty(request, 'headers', { value: headers, enumerable: true });
+    } catch {
+      /* keep the engine's headers */
+    }
+  }
+  return { request, body };
 }
