@@ -36,26 +36,35 @@ export function stripDebugLog(src: string): { code: string; removed: number } {
   return { code: out + src.slice(i), removed };
 }
 
-/** Index just past the `)` closing a call whose arguments start at `p`, or -1 (unbalanced, or a template with `${`). */
-function callEnd(src: string, p: number): number {
-  let depth = 1;
+/**
+ * Scans JS source from `p`, skipping string and template literals, tracking bracket depth (starting
+ * at `depth`). Returns the index just past the bracket that brings the depth to 0, or, with
+ * `semicolon`, just past a `;` at depth 0; -1 when neither comes (or, with `noTemplateExpr`, on a
+ * template literal with `${`).
+ */
+function scanTo(src: string, p: number, depth: number, opts: { semicolon?: boolean; noTemplateExpr?: boolean } = {}): number {
   while (p < src.length) {
     const c = src[p]!;
     if (c === "'" || c === '"' || c === '`') {
       p++;
       while (p < src.length && src[p] !== c) {
         if (src[p] === '\\') p++;
-        else if (c === '`' && src[p] === '$' && src[p + 1] === '{') return -1;
+        else if (opts.noTemplateExpr && c === '`' && src[p] === '$' && src[p + 1] === '{') return -1;
         p++;
       }
     } else if (c === '(' || c === '{' || c === '[') depth++;
     else if (c === ')' || c === '}' || c === ']') {
       depth--;
-      if (depth === 0) return p + 1;
-    }
+      if (depth === 0 && !opts.semicolon) return p + 1;
+    } else if (c === ';' && depth === 0 && opts.semicolon) return p + 1;
     p++;
   }
   return -1;
+}
+
+/** Index just past the `)` closing a call whose arguments start at `p`, or -1 (unbalanced, or a template with `${`). */
+function callEnd(src: string, p: number): number {
+  return scanTo(src, p, 1, { noTemplateExpr: true });
 }
 
 function stripStrings(s: string): string {
@@ -94,7 +103,7 @@ export function directHostCalls(src: string): { code: string; changed: boolean }
   let last = 0;
   for (const m of out.matchAll(WRAP)) {
     const exprStart = m.index! + m[0].length;
-    const exprEnd = balancedEnd(out, exprStart, 1); // just past the `)` closing _trackHostOperation(
+    const exprEnd = scanTo(out, exprStart, 1); // just past the `)` closing _trackHostOperation(
     if (exprEnd < 0) return { code: src, changed: false };
     const tail = /^\s*,\s*\}\)/.exec(out.slice(exprEnd));
     if (!tail) return { code: src, changed: false };
@@ -111,7 +120,7 @@ export function directHostCalls(src: string): { code: string; changed: boolean }
     const head = `let trampoline${n} = _trampoline${n}.manuallyAsync ?`;
     const at = out.indexOf(head);
     if (at < 0) return { code: src, changed: false };
-    const end = statementEnd(out, at + head.length);
+    const end = scanTo(out, at + head.length, 0, { semicolon: true });
     if (end < 0) return { code: src, changed: false };
     out = out.slice(0, at) + `let trampoline${n} = _trampoline${n};` + out.slice(end);
     binds++;
@@ -123,43 +132,4 @@ export function directHostCalls(src: string): { code: string; changed: boolean }
   const exportAt = out.indexOf('export function instantiate(');
   if (exportAt < 0) return { code: src, changed: false };
   return { code: out.slice(0, exportAt) + noTask + out.slice(exportAt), changed: true };
-}
-
-/** Index just past the bracket that closes `depth` open brackets before `p` (strings skipped), or -1. */
-function balancedEnd(src: string, p: number, depth: number): number {
-  while (p < src.length) {
-    const c = src[p]!;
-    if (c === "'" || c === '"' || c === '`') {
-      p++;
-      while (p < src.length && src[p] !== c) {
-        if (src[p] === '\\') p++;
-        p++;
-      }
-    } else if (c === '(' || c === '{' || c === '[') depth++;
-    else if (c === ')' || c === '}' || c === ']') {
-      depth--;
-      if (depth === 0) return p + 1;
-    }
-    p++;
-  }
-  return -1;
-}
-
-/** Index just past the `;` ending the statement that continues at `p` (at bracket depth 0), or -1. */
-function statementEnd(src: string, p: number): number {
-  let depth = 0;
-  while (p < src.length) {
-    const c = src[p]!;
-    if (c === "'" || c === '"' || c === '`') {
-      p++;
-      while (p < src.length && src[p] !== c) {
-        if (src[p] === '\\') p++;
-        p++;
-      }
-    } else if (c === '(' || c === '{' || c === '[') depth++;
-    else if (c === ')' || c === '}' || c === ']') depth--;
-    else if (c === ';' && depth === 0) return p + 1;
-    p++;
-  }
-  return -1;
 }
