@@ -9,8 +9,7 @@
  * request with `Expect: 100-continue` and an over-size `Content-Length` is refused before the
  * client sends the body.
  */
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -23,6 +22,7 @@ import { actorOf, authenticate, operatorOnly, tenantOrOperator, type AdminEnv } 
 import { deploymentKey, type ControlPlane } from './admin-control.js';
 import { auditView, deploymentView, DEPLOY_KEYS, functionView, isObject, onlyKeys, tenantLimits, tenantView, versionView } from './admin-settings.js';
 import { pumpUpload } from './admin-upload.js';
+import { handleExpectContinue, listen } from './listen.js';
 import { mountOps, streamTail, type OpsOptions } from './ops.js';
 
 /** Largest JSON body the admin API reads, bytes. */
@@ -244,37 +244,28 @@ export interface AdminServer {
 }
 
 /** Starts the admin listener. Rejects (IsolaError, user) when the address is taken. */
-export function startAdmin(options: AdminOptions & { host: string; port: number }): Promise<AdminServer> {
+export async function startAdmin(options: AdminOptions & { host: string; port: number }): Promise<AdminServer> {
   const app = createAdminApp(options);
   const server = createAdaptorServer({ fetch: app.fetch, autoCleanupIncoming: false, overrideGlobalObjects: false }) as Server;
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+  handleExpectContinue(server, (req, res) => {
     const declared = Number(req.headers['content-length']);
-    if (req.method === 'POST' && UPLOAD_PATH_RE.test(req.url ?? '') && Number.isFinite(declared) && declared > options.maxUploadBytes) {
-      const body = JSON.stringify(errorBody(tooLarge(options.maxUploadBytes)));
-      res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
-      res.end(body);
-      return;
-    }
-    res.writeContinue();
-    server.emit('request', req, res);
+    if (!(req.method === 'POST' && UPLOAD_PATH_RE.test(req.url ?? '') && Number.isFinite(declared) && declared > options.maxUploadBytes)) return false;
+    const body = JSON.stringify(errorBody(tooLarge(options.maxUploadBytes)));
+    res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    res.end(body);
+    return true;
   });
-  return new Promise((resolve, reject) => {
-    server.once('error', (err) => reject(new IsolaError('ERR_INTERNAL', `cannot listen on ${options.host}:${options.port} (admin): ${err.message}`, { user: true, cause: err })));
-    server.listen(options.port, options.host, () => {
-      const addr = server.address() as AddressInfo;
-      const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-      resolve({
-        server,
-        url: `http://${hostPart}:${addr.port}`,
-        port: addr.port,
-        close: async (drainMs) => {
-          const closed = new Promise<void>((r) => server.close(() => r()));
-          server.closeIdleConnections();
-          const timer = setTimeout(() => server.closeAllConnections(), drainMs);
-          await closed;
-          clearTimeout(timer);
-        },
-      });
-    });
-  });
+  const { url, port } = await listen(server, options.host, options.port, 'admin');
+  return {
+    server,
+    url,
+    port,
+    close: async (drainMs) => {
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), drainMs);
+      await closed;
+      clearTimeout(timer);
+    },
+  };
 }

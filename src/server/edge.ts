@@ -6,11 +6,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
-import { IsolaError, toIsolaError } from '../errors.js';
+import { toIsolaError } from '../errors.js';
 import type { RequestHead } from '../sandbox/protocol.js';
 import { sendError } from '../sandbox/sandbox.js';
 import type { Logger } from '../telemetry/log.js';
@@ -18,6 +17,7 @@ import { defaultSlots } from '../scheduler/from-config.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import type { FunctionMetrics, Metrics } from '../telemetry/metrics.js';
 import type { Deployment, Deployments } from './deployments.js';
+import { handleExpectContinue, listen } from './listen.js';
 import { classifyRejection, classifyRun, REQUEST_BODY_LIMIT, type Verdict } from './outcome.js';
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -302,7 +302,7 @@ function guestOutput(d: Deployment, rlog: Logger, id: string, out: { stdout: str
 }
 
 /** Starts the edge listener on host:port (0 = a free port). Rejects when the address is taken. */
-export function startEdge(options: { host: string; port: number; deployments: Deployments; log: Logger; scheduler?: Scheduler; metrics?: Metrics }): Promise<EdgeServer> {
+export async function startEdge(options: { host: string; port: number; deployments: Deployments; log: Logger; scheduler?: Scheduler; metrics?: Metrics }): Promise<EdgeServer> {
   const app = createEdgeApp(options.deployments, options.log, options.scheduler, options.metrics ?? null);
   const server = createAdaptorServer({ fetch: app.fetch, autoCleanupIncoming: false, overrideGlobalObjects: false }) as Server;
   server.keepAliveTimeout = 5_000;
@@ -311,37 +311,17 @@ export function startEdge(options: { host: string; port: number; deployments: De
   server.headersTimeout = 10_000;
   // `Expect: 100-continue` (RFC 9110 §10.1.1): refuse a declared body over the route's limit before
   // the client sends it; otherwise say 100 Continue and serve the request as usual.
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+  handleExpectContinue(server, (req, res) => {
     const { target, host } = requestTarget(req);
     const q = target.indexOf('?');
     const d = options.deployments.table.match(host, q < 0 ? target : target.slice(0, q))?.target;
     const length = bodyLength(req);
-    if (d && length > d.limits.maxRequestBodyBytes) {
-      const id = randomUUID();
-      sendError(res, 413, 'ERR_REQUEST_BODY_TOO_LARGE', `request body of ${length} bytes is over the ${d.limits.maxRequestBodyBytes}-byte limit`, id, { connection: 'close' });
-      return;
-    }
-    res.writeContinue();
-    server.emit('request', req, res);
+    if (!d || length <= d.limits.maxRequestBodyBytes) return false;
+    sendError(res, 413, 'ERR_REQUEST_BODY_TOO_LARGE', `request body of ${length} bytes is over the ${d.limits.maxRequestBodyBytes}-byte limit`, randomUUID(), { connection: 'close' });
+    return true;
   });
-  return new Promise((resolve, reject) => {
-    server.once('error', (err) => {
-      const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
-      reject(new IsolaError('ERR_INTERNAL', `cannot listen on ${options.host}:${options.port}: ${err.message}`, {
-        user: true, cause: err, hint: inUse ? 'another server uses that port: stop it, or pick another with --port (0 = any free port)' : undefined,
-      }));
-    });
-    server.listen(options.port, options.host, () => {
-      const addr = server.address() as AddressInfo;
-      const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-      resolve({
-        server,
-        url: `http://${hostPart}:${addr.port}`,
-        port: addr.port,
-        close: (drainMs) => closeServer(server, app, drainMs),
-      });
-    });
-  });
+  const { url, port } = await listen(server, options.host, options.port, '');
+  return { server, url, port, close: (drainMs) => closeServer(server, app, drainMs) };
 }
 
 async function closeServer(server: Server, app: object, drainMs: number): Promise<void> {
