@@ -36,17 +36,11 @@ export interface RequestHead {
   bodyLength: number;
 }
 
-/** What a blank sandbox is told when it is bound to a function version (once). */
-export interface SandboxInit {
-  /** Shared control block (see ./shared.ts). */
-  control: Int32Array;
-  /** Port the main thread posts request body chunks on; the sandbox reads it synchronously. */
-  bodyPort: MessagePort;
+/** A function version's settings as a sandbox needs them (the same on the main thread and inside). */
+export interface GuestSettings {
   abi: GuestAbi;
   /** wasi-http: file URL of the jco glue (async instantiation mode). */
   glueUrl: string | null;
-  /** Compiled core modules by the names the glue asks for (wagi: one entry, "main.wasm"). */
-  modules: Record<string, WebAssembly.Module>;
   /** The function's name and configured environment variables (the only ones the guest sees). */
   name: string;
   env: Record<string, string>;
@@ -60,6 +54,16 @@ export interface SandboxInit {
   fuelLimit: number | null;
   /** Largest guest output (stdout+stderr) kept per request for the log, bytes. */
   maxLogBytes: number;
+}
+
+/** What a blank sandbox is told when it is bound to a function version (once). */
+export interface SandboxInit extends GuestSettings {
+  /** Shared control block (see ./shared.ts). */
+  control: Int32Array;
+  /** Port the main thread posts request body chunks on; the sandbox reads it synchronously. */
+  bodyPort: MessagePort;
+  /** Compiled core modules by the names the glue asks for (wagi: one entry, "main.wasm"). */
+  modules: Record<string, WebAssembly.Module>;
 }
 
 /** A body chunk or end marker on the body port (main → sandbox). */

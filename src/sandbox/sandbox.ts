@@ -9,9 +9,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import type { GuestAbi } from '../config/types.js';
 import { IsolaError, type ErrorCode } from '../errors.js';
-import type { BodyMessage, FromSandbox, GuestOutcome, RequestHead, SandboxInit } from './protocol.js';
+import type { BodyMessage, FromSandbox, GuestOutcome, GuestSettings, RequestHead, SandboxInit } from './protocol.js';
 import { ThreadClock } from './cpu.js';
 import {
   ABORTED, AbortReason, BODY_WINDOW_BYTES, CPU_BASE, REQ_PAUSED, REQ_QUEUED, RESP_INFLIGHT, createControl, signal, wideSlots,
@@ -20,24 +19,11 @@ import {
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? '../../dist/sandbox/worker.js' : './worker.js', import.meta.url);
 
 /** What a sandbox is started with: the prepared artifact plus the function's settings. */
-export interface SandboxSpec {
-  name: string;
-  abi: GuestAbi;
-  glueUrl: string | null;
+export interface SandboxSpec extends GuestSettings {
   /** Compiled core modules, or null until first needed (see `compile`). */
   modules: Record<string, WebAssembly.Module> | null;
   /** Compiles the modules (called when the first sandbox of the function is made). */
   compile?: () => Promise<Record<string, WebAssembly.Module>>;
-  env: Record<string, string>;
-  argv: string[];
-  files: Record<string, string>;
-  maxResponseBodyBytes: number;
-  /** Cap on the guest's linear memory, bytes. */
-  memoryBytes: number;
-  /** Fuel per request when the artifact is metered, else null. */
-  fuelLimit: number | null;
-  /** Largest guest stdout+stderr kept per request, bytes. */
-  maxLogBytes: number;
 }
 
 /** Per-request limits the main thread enforces. */
@@ -236,21 +222,8 @@ export class Sandbox {
     }
     this.spec = spec;
     this.state = 'binding';
-    const init: SandboxInit = {
-      control: this.control,
-      bodyPort: this.guestPort,
-      abi: spec.abi,
-      glueUrl: spec.glueUrl,
-      modules: spec.modules!,
-      name: spec.name,
-      env: spec.env,
-      argv: spec.argv,
-      files: spec.files,
-      maxResponseBodyBytes: spec.maxResponseBodyBytes,
-      memoryBytes: spec.memoryBytes,
-      fuelLimit: spec.fuelLimit,
-      maxLogBytes: spec.maxLogBytes,
-    };
+    const { modules, compile: _compile, ...settings } = spec;
+    const init: SandboxInit = { ...settings, modules: modules!, control: this.control, bodyPort: this.guestPort };
     const ready = this.until();
     this.worker.postMessage({ t: 'bind', init }, [this.guestPort]);
     await ready;
