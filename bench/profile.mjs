@@ -85,9 +85,12 @@ function windowProfile(file, t0us, t1us) {
   return loadProfile({ parsed: p });
 }
 
-/** Starts isola (min_warm = 0, so new threads after the first request are sandboxes), warms it up, loads it. */
+/**
+ * Starts isola (min_warm = 0 and no blank sandboxes, so the threads that appear after start are
+ * exactly the sandboxes), warms it up, loads it.
+ */
 async function measure(gen, wasm, { nodeArgs = [], stderrFile, countFile } = {}) {
-  const cfg = isolaConfig(`profile-${guest}.toml`, [{ name: 'hello', wasm, routes: ['/hello'], pool: { min_warm: 0, max_instances: maxInstances } }]);
+  const cfg = isolaConfig(`profile-${guest}.toml`, [{ name: 'hello', wasm, routes: ['/hello'], pool: { min_warm: 0, max_instances: maxInstances } }], { sandboxes: { blank: 0 } });
   if (countFile) nodeArgs = [...nodeArgs, '--import', path.join(BENCH, 'micro', 'count-messages.mjs')];
   const s = await startIsola(cfg, { cpus: pin ? '0' : undefined, nodeArgs, stderrFile, env: countFile ? { ISOLA_BENCH_COUNT_FILE: countFile } : {} });
   const pid = s.proc.pid;
@@ -148,8 +151,9 @@ async function main() {
     const groups = {
       'main (event loop)': [pid],
       [`sandbox workers (${sandboxTids.length})`]: sandboxTids,
-      'other (V8 GC/compiler helpers, libuv pool)': [...after.keys()].filter((t) => t !== pid && !sandboxTids.includes(t)),
     };
+    // The rest: V8's platform workers (concurrent GC, compiler), the libuv pool, the inspector.
+    groups['other (V8 GC/compiler helpers, libuv pool)'] = [...after.keys()].filter((t) => t !== pid && !sandboxTids.includes(t));
     let totalCpu = 0;
     for (const [name, tids] of Object.entries(groups)) {
       const d = tids.map(delta).reduce((acc, x) => ({ run: acc.run + x.run, wait: acc.wait + x.wait, vol: acc.vol + x.vol, invol: acc.invol + x.invol }), { run: 0, wait: 0, vol: 0, invol: 0 });
