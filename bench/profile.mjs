@@ -9,7 +9,7 @@
 //     whatever it was running, so busy time ≥ CPU time on a loaded machine; compare with schedstat.
 //
 //   node bench/profile.mjs [--guest wat|js|wagi] [--seconds N] [--max-instances N] [--connections N]
-//                          [--no-pin] [--isola head|dist|<git rev>] [--no-cpu-prof]
+//                          [--no-pin] [--isola head|dist|<git rev>] [--no-cpu-prof] [--node-arg <flag>]…
 // Profiles are kept under bench/profiles/<stamp>-<guest>/ (gitignored) for chrome://inspect or
 // speedscope.
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
@@ -32,6 +32,8 @@ const seconds = Number(opt('seconds', '10'));
 const maxInstances = Number(opt('max-instances', '4'));
 const connections = Number(opt('connections', '32'));
 const pin = !args.includes('--no-pin') && hasTaskset;
+/** `--node-arg <flag>` (repeatable): extra node/V8 flags for the profiled server, for A/B runs. */
+const extraNodeArgs = args.flatMap((a, i) => (a === '--node-arg' ? [args[i + 1]] : []));
 
 function threads(pid) {
   const out = new Map();
@@ -90,6 +92,7 @@ function windowProfile(file, t0us, t1us) {
  * exactly the sandboxes), warms it up, loads it.
  */
 async function measure(gen, wasm, { nodeArgs = [], stderrFile, countFile } = {}) {
+  nodeArgs = [...extraNodeArgs, ...nodeArgs];
   const cfg = isolaConfig(`profile-${guest}.toml`, [{ name: 'hello', wasm, routes: ['/hello'], pool: { min_warm: 0, max_instances: maxInstances } }], { sandboxes: { blank: 0 } });
   if (countFile) nodeArgs = [...nodeArgs, '--import', path.join(BENCH, 'micro', 'count-messages.mjs')];
   const s = await startIsola(cfg, { cpus: pin ? '0' : undefined, nodeArgs, stderrFile, env: countFile ? { ISOLA_BENCH_COUNT_FILE: countFile } : {} });
