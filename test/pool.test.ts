@@ -143,6 +143,34 @@ describe('load and queueing', () => {
     expect(res.status).toBe(200);
   }, 60_000);
 
+  it('queue_timeout runs from each request\'s own arrival: 503 + Retry-After, one after the other', async () => {
+    const sleeper = await buildGuest('sleep');
+    const i = await start([{
+      name: 'nap', wasm: sleeper, routes: ['/*'],
+      pool: { min_warm: 1, max_instances: 1, max_queue: 10, queue_timeout: '400ms' }, limits: { timeout: '2s' },
+    }]);
+    const busy = fetch(i.url).then((r) => r.status); // holds the only sandbox until the 2 s limit
+    await new Promise((r) => setTimeout(r, 150));
+    const timed = async () => {
+      const t0 = performance.now();
+      const res = await fetch(i.url);
+      return { status: res.status, retry: res.headers.get('retry-after'), body: await res.json(), waited: performance.now() - t0 };
+    };
+    const a = timed();
+    await new Promise((r) => setTimeout(r, 250)); // b joins while a still waits
+    const b = timed();
+    const [ra, rb] = await Promise.all([a, b]);
+    for (const r of [ra, rb]) {
+      expect(r).toMatchObject({ status: 503, retry: '1', body: { error: { code: 'ERR_OVERLOADED' } } });
+      expect(r.body.error.message).toContain('queue_timeout');
+      expect(r.waited).toBeGreaterThanOrEqual(380); // not refused early with the one before it
+      expect(r.waited).toBeLessThan(1500);
+    }
+    expect(await busy).toBe(504);
+    // The queue is empty again and the sandbox was replaced: the next request waits for nobody.
+    expect((await fetch(i.url).then((r) => r.status))).toBe(504);
+  }, 30_000);
+
   it('a client that gives up while queued leaves the queue and frees nothing twice', async () => {
     const i = await start([{ name: 'one', wasm: big, routes: ['/*'], pool: { min_warm: 1, max_instances: 1, max_queue: 10 } }]);
     // Occupy the only sandbox with a response the client reads slowly.

@@ -52,11 +52,20 @@ export type PoolEvent =
 interface Waiter {
   resolve: (a: Acquired) => void;
   reject: (e: unknown) => void;
-  timer: NodeJS.Timeout;
   since: number;
   cold: boolean;
   onAbort: (() => void) | null;
-  signal: AbortSignal | undefined;
+  signal: Abandon | undefined;
+}
+
+/**
+ * What `acquire` needs of a cancellation: AbortSignal fits, and so does a lighter object (the edge
+ * makes one per queued request; an AbortController costs several µs on a saturated server).
+ */
+export interface Abandon {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
 }
 
 const overloaded = (message: string) => new IsolaError('ERR_OVERLOADED', message, { status: 503 });
@@ -67,7 +76,10 @@ export class FunctionPool {
   private readonly busy = new Set<Sandbox>();
   private readonly recycling = new Set<Sandbox>();
   private starting = 0;
+  /** Requests waiting for a sandbox, oldest first (so they also time out in this order). */
   private readonly waiters: Waiter[] = [];
+  /** One timer for the whole queue, due when the oldest waiter's queue_timeout ends. */
+  private queueTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private lastStartError: unknown = null;
   private memorySeen = 0;
@@ -123,7 +135,7 @@ export class FunctionPool {
    * ERR_SHUTTING_DOWN (503) when the pool closes; the start error when no sandbox can be created;
    * an AbortError-like IsolaError when `signal` aborts (the client left the queue).
    */
-  acquire(signal?: AbortSignal): Promise<Acquired> {
+  acquire(signal?: Abandon): Promise<Acquired> {
     if (this.closed) return Promise.reject(shuttingDown());
     const sb = this.tryAcquire();
     if (sb) return Promise.resolve({ sandbox: sb, waitedMs: 0, cold: false });
@@ -133,20 +145,7 @@ export class FunctionPool {
       return Promise.reject(overloaded(`${this.spec.name}: ${this.waiters.length} requests already waiting (max_queue)`));
     }
     return new Promise<Acquired>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        since: performance.now(),
-        cold: false,
-        signal,
-        onAbort: null,
-        timer: setTimeout(() => {
-          this.dropWaiter(waiter);
-          this.stats.rejected.queueTimeout++;
-          this.events({ type: 'reject', reason: 'queue-timeout' });
-          reject(overloaded(`${this.spec.name}: no sandbox free within ${this.config.queueTimeoutMs} ms (queue_timeout)`));
-        }, this.config.queueTimeoutMs),
-      };
+      const waiter: Waiter = { resolve, reject, since: performance.now(), cold: false, signal, onAbort: null };
       if (signal) {
         waiter.onAbort = () => {
           this.dropWaiter(waiter);
@@ -155,8 +154,35 @@ export class FunctionPool {
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
       this.waiters.push(waiter);
+      this.queueTimer ??= setTimeout(this.expireWaiters, this.config.queueTimeoutMs);
       this.grow();
     });
+  }
+
+  /**
+   * The queue timer: refuses every waiter whose queue_timeout has passed (503 ERR_OVERLOADED),
+   * then re-arms for the oldest one left. One timer per pool instead of one per queued request.
+   */
+  private readonly expireWaiters = (): void => {
+    this.queueTimer = null;
+    const now = performance.now();
+    const limit = this.config.queueTimeoutMs;
+    while (this.waiters.length > 0 && now - this.waiters[0]!.since >= limit - 1) {
+      const w = this.waiters[0]!;
+      this.dropWaiter(w);
+      this.stats.rejected.queueTimeout++;
+      this.events({ type: 'reject', reason: 'queue-timeout' });
+      w.reject(overloaded(`${this.spec.name}: no sandbox free within ${limit} ms (queue_timeout)`));
+    }
+    this.armQueueTimer();
+  };
+
+  /** Arms the queue timer for the oldest waiter, or clears it when nobody waits. */
+  private armQueueTimer(): void {
+    if (this.queueTimer) clearTimeout(this.queueTimer);
+    this.queueTimer = null;
+    const oldest = this.waiters[0];
+    if (oldest) this.queueTimer = setTimeout(this.expireWaiters, Math.max(1, oldest.since + this.config.queueTimeoutMs - performance.now()));
   }
 
   /** true when the sandbox must make a fresh instance after the request it is about to serve. */
@@ -201,7 +227,6 @@ export class FunctionPool {
   }
 
   private hand(sb: Sandbox, w: Waiter): void {
-    clearTimeout(w.timer);
     if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
     this.busy.add(sb);
     const waitedMs = performance.now() - w.since;
@@ -212,10 +237,13 @@ export class FunctionPool {
   }
 
   private dropWaiter(w: Waiter): void {
-    clearTimeout(w.timer);
     if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
     const i = this.waiters.indexOf(w);
     if (i >= 0) this.waiters.splice(i, 1);
+    if (this.waiters.length === 0 && this.queueTimer) {
+      clearTimeout(this.queueTimer);
+      this.queueTimer = null;
+    }
   }
 
   private growing = false;
