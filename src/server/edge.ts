@@ -16,6 +16,7 @@ import type { Logger } from '../telemetry/log.js';
 import { defaultSlots } from '../scheduler/from-config.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import type { FunctionMetrics, Metrics } from '../telemetry/metrics.js';
+import type { Abandon } from '../pool/pool.js';
 import type { Deployment, Deployments } from './deployments.js';
 import { handleExpectContinue, listen } from './listen.js';
 import { classifyRejection, classifyRun, REQUEST_BODY_LIMIT, type Verdict } from './outcome.js';
@@ -144,16 +145,16 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
   let cold = false;
   if (!sandbox) {
     // Slow path: wait in the function's queue; a client that gives up leaves the queue.
-    const gone = new AbortController();
-    const onClose = () => gone.abort();
+    const gone = new ClientGone();
+    const onClose = gone.abort;
     res.once('close', onClose);
     const t0 = performance.now();
     try {
-      ({ sandbox, waitedMs, cold } = await d.pool.acquire(gone.signal));
+      ({ sandbox, waitedMs, cold } = await d.pool.acquire(gone));
     } catch (err) {
       const e = toIsolaError(err);
       const waited = performance.now() - t0;
-      if (gone.signal.aborted || res.destroyed) {
+      if (gone.aborted || res.destroyed) {
         refused(d, id, req.method ?? 'GET', path, started, { status: 0, verdict: CLIENT_ABORT, code: e.code, message: 'the client left while queued', waitedMs: waited });
         return;
       }
@@ -217,26 +218,52 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
     m.request(result.status, ms / 1000, result.cpuNs, result.requestBytes, result.responseBytes, result.fuel);
     count(m, verdict);
   }
-  const rlog = d.log.child({ req_id: id });
-  if (result.log) guestOutput(d, rlog, id, result.log);
+  if (result.log) guestOutput(d, d.log.child({ req_id: id }), id, result.log);
+  const ok = verdict.outcome === 'ok';
+  const tail = d.tail?.active ? d.tail : null;
+  // The access line is built only when someone reads it (log level, `isola tail`).
+  if (!tail && !d.log.isLevelEnabled(ok ? 'info' : 'warn')) return;
   const entry: AccessEntry = {
-    method: head.method, path, status: result.status, outcome: verdict.outcome,
+    req_id: id, method: head.method, path, status: result.status, outcome: verdict.outcome,
     ms: round3(ms), req_bytes: result.requestBytes, res_bytes: result.responseBytes, queue_ms: round3(waitedMs), cold,
     cpu_ms: Math.round(result.cpuNs / 1000) / 1000,
   };
   if (result.fuel !== undefined) entry.fuel = result.fuel;
-  if (verdict.outcome === 'ok') rlog.info(entry, 'request');
+  if (ok) d.log.info(entry, 'request');
   else {
     if (verdict.limit) entry.limit = verdict.limit;
     if (result.code) entry.error_code = result.code;
     if (result.message) entry.err = result.message;
-    rlog.warn(entry, 'request failed');
+    d.log.warn(entry, 'request failed');
   }
-  if (d.tail?.active) d.tail.publish('request', { time: new Date().toISOString(), type: 'request', req_id: id, tenant, function: d.name, version: d.version, ...entry });
+  if (tail) tail.publish('request', { time: new Date().toISOString(), type: 'request', tenant, function: d.name, version: d.version, ...entry });
 }
 
-/** One access-log line's fields (tenant, function, version and req_id are bound on the logger). */
+/**
+ * The cancellation a queued request hands the pool (see FunctionPool.acquire): aborted when the
+ * client closes the connection. An AbortController does the same at several µs a request.
+ */
+class ClientGone implements Abandon {
+  aborted = false;
+  private listener: (() => void) | null = null;
+  readonly abort = (): void => {
+    if (this.aborted) return;
+    this.aborted = true;
+    const fn = this.listener;
+    this.listener = null;
+    fn?.();
+  };
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.listener = listener;
+  }
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.listener === listener) this.listener = null;
+  }
+}
+
+/** One access-log line's fields (tenant, function and version are bound on the logger). */
 interface AccessEntry {
+  req_id: string;
   method: string;
   path: string;
   status: number;
@@ -272,15 +299,15 @@ function refused(d: Deployment, id: string, method: string, path: string, starte
     count(d.metrics, r.verdict);
   }
   const entry: AccessEntry = {
-    method, path, status: r.status, outcome: r.verdict.outcome,
+    req_id: id, method, path, status: r.status, outcome: r.verdict.outcome,
     ms: round3(ms), req_bytes: 0, res_bytes: 0, queue_ms: round3(r.waitedMs), cold: false, cpu_ms: 0,
   };
   if (r.verdict.limit) entry.limit = r.verdict.limit;
   else if (r.verdict.reason) entry.reason = r.verdict.reason;
   if (r.code) entry.error_code = r.code;
   entry.err = r.message;
-  d.log.child({ req_id: id }).warn(entry, 'request refused');
-  if (d.tail?.active) d.tail.publish('request', { time: new Date().toISOString(), type: 'request', req_id: id, tenant: d.owner, function: d.name, version: d.version, ...entry });
+  d.log.warn(entry, 'request refused');
+  if (d.tail?.active) d.tail.publish('request', { time: new Date().toISOString(), type: 'request', tenant: d.owner, function: d.name, version: d.version, ...entry });
 }
 
 /** Guest stdout/stderr as log lines (and tail records), plus a warning with the dropped count. */
