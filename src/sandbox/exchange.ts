@@ -32,6 +32,9 @@ const WAIT_SLICE_MS = 1000;
  */
 const COALESCE_MS = 1;
 
+/** Guest output decoder, shared: each decode is whole (no streaming state between calls). */
+const UTF8 = new TextDecoder();
+
 export class Exchange {
   readonly head: RequestHead;
   /** Status and headers once the guest has set them (not yet sent while `headSent` is false). */
@@ -59,7 +62,6 @@ export class Exchange {
   private stderr: string[] = [];
   private logBytes = 0;
   private logDropped = 0;
-  private readonly decoder = new TextDecoder();
 
   private readonly startedAt = performance.now();
 
@@ -261,7 +263,7 @@ export class Exchange {
     const room = this.maxLogBytes - this.logBytes;
     const take = Math.min(room, bytes.byteLength);
     if (take > 0) {
-      const text = this.decoder.decode(bytes.subarray(0, take), { stream: false });
+      const text = UTF8.decode(bytes.subarray(0, take));
       (stream === 'stdout' ? this.stdout : this.stderr).push(text);
       this.logBytes += take;
     }

@@ -327,8 +327,8 @@ class ActiveRun {
   ) {}
 
   start(): void {
-    this.timer = setTimeout(() => this.fail('timeout', `no response within ${this.limits.timeoutMs} ms`), this.limits.timeoutMs);
-    if (this.limits.cpuMs < this.limits.timeoutMs) this.armCpuWatch(this.limits.cpuMs);
+    this.startedAt = performance.now();
+    this.armWatchdog(Math.min(this.limits.cpuMs, this.limits.timeoutMs));
     this.res.on('close', this.onClose);
     if (this.head.bodyLength === 0) {
       this.bodyDone = true;
@@ -339,18 +339,34 @@ class ActiveRun {
   }
 
   /**
-   * The CPU watchdog: CPU time never exceeds wall time, so the first look is `cpuMs` after the
-   * start; then again after the CPU still allowed. Past the limit the sandbox is terminated.
+   * The watchdog, one timer per request for both limits. The wall-clock limit (`timeoutMs`) ends
+   * the request when it passes. CPU time never exceeds wall time, so the first CPU look is `cpuMs`
+   * after the start, then again after the CPU still allowed; past either limit the sandbox is
+   * terminated.
    */
-  private armCpuWatch(afterMs: number): void {
-    this.cpuTimer = setTimeout(() => {
-      if (this.finished) return;
-      const used = Number(this.sandbox.cpuInRequest()) / 1e6;
-      if (used >= this.limits.cpuMs) this.fail('cpu', `CPU time limit of ${this.limits.cpuMs} ms reached`);
-      else this.armCpuWatch(Math.max(1, this.limits.cpuMs - used));
-    }, afterMs);
+  private armWatchdog(afterMs: number): void {
+    this.timer = setTimeout(this.watchdog, afterMs);
   }
-  private cpuTimer: NodeJS.Timeout | null = null;
+  private readonly watchdog = (): void => {
+    this.timer = null;
+    if (this.finished) return;
+    const wallLeft = this.limits.timeoutMs - (performance.now() - this.startedAt);
+    if (wallLeft <= 0.5) {
+      this.fail('timeout', `no response within ${this.limits.timeoutMs} ms`);
+      return;
+    }
+    let next = wallLeft;
+    if (this.limits.cpuMs < this.limits.timeoutMs) {
+      const used = Number(this.sandbox.cpuInRequest()) / 1e6;
+      if (used >= this.limits.cpuMs) {
+        this.fail('cpu', `CPU time limit of ${this.limits.cpuMs} ms reached`);
+        return;
+      }
+      next = Math.min(next, Math.max(1, this.limits.cpuMs - used));
+    }
+    this.armWatchdog(next);
+  };
+  private startedAt = 0;
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.finished || this.bodyDone) return;
@@ -506,7 +522,6 @@ class ActiveRun {
   private finish(result: RunResult): void {
     this.finished = true;
     if (this.timer) clearTimeout(this.timer);
-    if (this.cpuTimer) clearTimeout(this.cpuTimer);
     this.req.off('data', this.onData);
     this.req.off('end', this.onEnd);
     this.res.off('close', this.onClose);
