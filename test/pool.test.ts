@@ -3,6 +3,7 @@
  * its debug log events (`pool start|evict|recycle|reject`) and the access log's `cold`/`queue_ms`.
  */
 import { request } from 'node:http';
+import { availableParallelism } from 'node:os';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildGuest } from './guests/index.js';
 import { startIsola, until, writeConfig, type FunctionSpec, type Isola } from './support/server.js';
@@ -170,6 +171,40 @@ describe('load and queueing', () => {
     // The queue is empty again and the sandbox was replaced: the next request waits for nobody.
     expect((await fetch(i.url).then((r) => r.status))).toBe(504);
   }, 30_000);
+
+  it('a compute-bound function grows only to one sandbox per CPU (at least 2); one that waits on its clients grows on', async () => {
+    const cap = Math.max(2, availableParallelism());
+    const echo = await buildGuest('echo');
+    const i = await start([
+      { name: 'cpu', wasm: hello, routes: ['/cpu'], pool: { min_warm: 1, max_instances: cap + 4, max_queue: 256 } },
+      { name: 'io', wasm: echo, routes: ['/io'], pool: { min_warm: 1, max_instances: cap + 4, max_queue: 256 } },
+    ]);
+    // Learn: requests that never wait in a host call.
+    for (let k = 0; k < 30; k++) {
+      expect((await fetch(`${i.url}/cpu`)).status).toBe(200);
+      expect((await fetch(`${i.url}/io`)).status).toBe(200);
+    }
+    for (let round = 0; round < 3; round++) {
+      const burst = await Promise.all(Array.from({ length: 24 }, () => fetch(`${i.url}/cpu`).then((r) => r.status)));
+      expect(burst.every((s) => s === 200)).toBe(true);
+    }
+    expect(events(i, 'cpu', 'start').length).toBeLessThanOrEqual(cap);
+    // Requests whose body arrives late block the guest in its body read: the function is no
+    // longer compute-bound after a few of them, and a burst of such requests grows the pool past the cap.
+    const slowPost = () => new Promise<number>((resolve, reject) => {
+      const req = request(`${i.url}/io`, { method: 'POST', headers: { 'content-type': 'text/plain' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.write('first ');
+      setTimeout(() => req.end('second'), 150);
+    });
+    for (let k = 0; k < 3; k++) expect(await slowPost()).toBe(200);
+    const slow = await Promise.all(Array.from({ length: cap + 3 }, slowPost));
+    expect(slow.every((s) => s === 200)).toBe(true);
+    expect(events(i, 'io', 'start').length).toBeGreaterThan(cap);
+  }, 60_000);
 
   it('a client that gives up while queued leaves the queue and frees nothing twice', async () => {
     const i = await start([{ name: 'one', wasm: big, routes: ['/*'], pool: { min_warm: 1, max_instances: 1, max_queue: 10 } }]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fits, pickIdle, pickVictim, shouldGrow, shouldRecycle, toEvict } from './policy.js';
+import { blockingShare, COMPUTE_BOUND_BELOW, computeCap, fits, pickIdle, pickVictim, shouldGrow, shouldRecycle, toEvict } from './policy.js';
 
 describe('pickIdle', () => {
   it('picks the most recently idle', () => {
@@ -18,6 +18,33 @@ describe('shouldGrow', () => {
   });
   it('not when enough are already starting for the waiters', () => expect(shouldGrow({ ...base, starting: 1 })).toBe(false));
   it('not with nobody waiting', () => expect(shouldGrow({ ...base, waiting: 0 })).toBe(false));
+  it('a compute-bound function stops at one sandbox per CPU (at least two)', () => {
+    expect(shouldGrow({ ...base, live: 2, waiting: 9, computeBound: true, cores: 2 })).toBe(false);
+    expect(shouldGrow({ ...base, live: 1, starting: 1, waiting: 9, computeBound: true, cores: 2 })).toBe(false);
+    expect(shouldGrow({ ...base, live: 1, waiting: 9, computeBound: true, cores: 2 })).toBe(true);
+    expect(shouldGrow({ ...base, live: 1, waiting: 9, computeBound: true, cores: 1 })).toBe(true);
+    expect(shouldGrow({ ...base, live: 3, waiting: 9, computeBound: true, cores: 8 })).toBe(true);
+    expect(computeCap(1)).toBe(2);
+    expect(computeCap(16)).toBe(16);
+  });
+  it('a function whose requests wait grows to max_instances', () => {
+    expect(shouldGrow({ ...base, live: 3, waiting: 9, computeBound: false, cores: 2 })).toBe(true);
+  });
+});
+
+describe('blockingShare', () => {
+  it('falls under the compute-bound mark after a run of requests that never wait, and climbs back', () => {
+    let share = 1;
+    let n = 0;
+    while (share >= COMPUTE_BOUND_BELOW) {
+      share = blockingShare(share, 0);
+      n++;
+    }
+    expect(n).toBe(22); // (15/16)^22 < 0.25
+    for (let i = 0; i < 5; i++) share = blockingShare(share, 50);
+    expect(share).toBeGreaterThan(COMPUTE_BOUND_BELOW);
+  });
+  it('ignores sub-threshold waits', () => expect(blockingShare(0.5, 0.1)).toBeLessThan(0.5));
 });
 
 describe('toEvict', () => {

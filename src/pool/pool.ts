@@ -10,7 +10,11 @@ import type { PoolConfig } from '../config/types.js';
 import { IsolaError } from '../errors.js';
 import type { Sandbox, SandboxSpec } from '../sandbox/sandbox.js';
 import type { SandboxManager } from './manager.js';
-import { pickIdle, shouldGrow, shouldRecycle, toEvict } from './policy.js';
+import { availableParallelism } from 'node:os';
+import { blockingShare, COMPUTE_BOUND_BELOW, pickIdle, shouldGrow, shouldRecycle, toEvict } from './policy.js';
+
+/** CPUs this process may run on (the affinity mask: `taskset` narrows it). */
+const CORES = availableParallelism();
 
 /** Pool state for telemetry (issue 8 exports it). */
 export interface PoolStats {
@@ -31,6 +35,8 @@ export interface PoolStats {
   queueWaits: number;
   queueWaitMsTotal: number;
   queueWaitMsMax: number;
+  /** Share of recent requests that blocked in host calls (0–1); under 0.25 the pool grows only to one sandbox per CPU. */
+  blockingShare: number;
 }
 
 /** What `acquire` hands out. */
@@ -80,6 +86,8 @@ export class FunctionPool {
   private readonly waiters: Waiter[] = [];
   /** One timer for the whole queue, due when the oldest waiter's queue_timeout ends. */
   private queueTimer: NodeJS.Timeout | null = null;
+  /** Share of recent requests that blocked in host calls (policy.blockingShare); 1 until known. */
+  private blocking = 1;
   private closed = false;
   private lastStartError: unknown = null;
   private memorySeen = 0;
@@ -190,9 +198,13 @@ export class FunctionPool {
     return shouldRecycle(sb.served + 1, this.config.maxRequestsPerInstance);
   }
 
-  /** Takes a sandbox back after a request. Dead ones are dropped (and replaced as needed). */
-  release(sb: Sandbox): void {
+  /**
+   * Takes a sandbox back after a request. Dead ones are dropped (and replaced as needed).
+   * `blockedMs`: how long the request's guest waited in host calls (RunResult.blockedMs), when it ran.
+   */
+  release(sb: Sandbox, blockedMs?: number): void {
     this.busy.delete(sb);
+    if (blockedMs !== undefined) this.blocking = blockingShare(this.blocking, blockedMs);
     this.memorySeen = Math.max(this.memorySeen, sb.memory);
     if (this.closed) {
       void sb.terminate();
@@ -268,6 +280,8 @@ export class FunctionPool {
         recycling: this.recycling.size,
         waiting: this.waiters.length,
         maxInstances: this.config.maxInstances,
+        computeBound: this.blocking < COMPUTE_BOUND_BELOW,
+        cores: CORES,
       }) &&
       this.manager.reserve(this, true)
     ) {
@@ -369,6 +383,7 @@ export class FunctionPool {
       ...this.stats,
       evictions: { ...this.stats.evictions },
       rejected: { ...this.stats.rejected },
+      blockingShare: this.blocking,
     };
   }
 

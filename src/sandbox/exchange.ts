@@ -10,6 +10,7 @@ import type { BodyMessage, FromSandbox, GuestOutcome, RequestHead, ResponseHead 
 import {
   ABORTED, BODY_WINDOW_BYTES, FLUSH_BYTES, REQ_PAUSED, REQ_QUEUED, RESP_INFLIGHT, SIGNAL,
 } from './shared.js';
+import { blockOn } from './blocking.js';
 
 /** Posts a message to the main thread (parentPort.postMessage with a transfer list). */
 export type Post = (msg: FromSandbox, transfer?: ArrayBuffer[]) => void;
@@ -112,7 +113,7 @@ export class Exchange {
       if (this.aborted) return new BodyError('client disconnected');
       if (!block) return EMPTY;
       this.flush();
-      Atomics.wait(this.control, SIGNAL, seq, WAIT_SLICE_MS);
+      blockOn(this.control, SIGNAL, seq, WAIT_SLICE_MS);
     }
   }
 
@@ -201,7 +202,7 @@ export class Exchange {
       if (this.aborted || this.closed) return;
       const seq = Atomics.load(this.control, SIGNAL);
       if (Atomics.load(this.control, RESP_INFLIGHT) < BODY_WINDOW_BYTES) return;
-      Atomics.wait(this.control, SIGNAL, seq, WAIT_SLICE_MS);
+      blockOn(this.control, SIGNAL, seq, WAIT_SLICE_MS);
     }
   }
 
@@ -274,6 +275,6 @@ export class Exchange {
   sleep(ms: number): void {
     this.flush();
     const seq = Atomics.load(this.control, SIGNAL);
-    Atomics.wait(this.control, SIGNAL, seq, Math.max(0, ms));
+    blockOn(this.control, SIGNAL, seq, Math.max(0, ms));
   }
 }

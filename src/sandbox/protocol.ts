@@ -100,6 +100,8 @@ export interface GuestOutcome {
   discard?: boolean;
   /** CPU time the sandbox thread spent on the request, ns (see ./cpu.ts). */
   cpuNs?: number;
+  /** Wall time the guest spent blocked in host calls (body reads, backpressure, timers), ms (./blocking.ts). */
+  blockedMs?: number;
   /** Fuel the request used (metered functions only). */
   fuel?: number;
   /** Overrides the status and error code the main thread answers with when nothing was sent yet. */

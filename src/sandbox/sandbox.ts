@@ -54,6 +54,8 @@ export interface RunResult {
   log?: { stdout: string; stderr: string; dropped: number };
   /** CPU time of the sandbox thread for this request, ns (at least up to the limit when stopped for CPU). */
   cpuNs: number;
+  /** Wall time the guest spent blocked in host calls (waiting on the client, timers, backpressure), ms; 0 when unknown. */
+  blockedMs: number;
   /** Fuel used, for metered functions. */
   fuel?: number;
 }
@@ -494,6 +496,7 @@ class ActiveRun {
       responseBytes: this.responseBytes,
       reusable: !outcome.discard || recycling === true,
       cpuNs: outcome.cpuNs ?? 0,
+      blockedMs: outcome.blockedMs ?? 0,
       fuel: outcome.fuel,
       recycling,
       log,
@@ -514,7 +517,7 @@ class ActiveRun {
     }
     const dead = kind === 'crashed' || kind === 'memory';
     const cpuNs = dead ? 0 : Number(this.sandbox.cpuInRequest());
-    this.finish({ status: this.status, outcome: kind, message, code: FAILURE_STATUS[kind]![1], requestBytes: this.requestBytes, responseBytes: this.responseBytes, reusable, cpuNs });
+    this.finish({ status: this.status, outcome: kind, message, code: FAILURE_STATUS[kind]![1], requestBytes: this.requestBytes, responseBytes: this.responseBytes, reusable, cpuNs, blockedMs: 0 });
     // After finish: killing re-enters fail('crashed') through the death handler, which must be a no-op.
     if (!dead) this.sandbox.kill();
   }

@@ -11,6 +11,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
+import { takeBlockedMs } from './blocking.js';
 import { ThreadClock, currentTid } from './cpu.js';
 import { CPU_BASE, wideSlots } from './shared.js';
 import { Exchange, type Post } from './exchange.js';
@@ -149,6 +150,7 @@ function runWasiHttp(head: RequestHead, recycle: boolean): boolean {
   host!.end();
   const again = recycle || outcome.discard === true;
   outcome.cpuNs = cpuSinceLast();
+  outcome.blockedMs = takeBlockedMs();
   if (fuel) outcome.fuel = Number(limit - (fuel.value as bigint));
   ex.close(outcome, again);
   return again;

@@ -209,7 +209,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
   }
   const recycle = d.pool.recycleAfter(sandbox);
   const result = await sandbox.run(head, req, res, { timeoutMs: d.limits.timeoutMs, cpuMs: d.limits.cpuMs, maxRequestBodyBytes: d.limits.maxRequestBodyBytes }, recycle);
-  d.pool.release(sandbox);
+  d.pool.release(sandbox, result.outcome === 'ok' ? result.blockedMs : undefined);
   scheduler.leave(tenant, result.cpuNs);
   const ms = performance.now() - started;
   const verdict = classifyRun(result.outcome, result.code, result.message);

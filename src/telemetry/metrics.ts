@@ -33,6 +33,8 @@ export interface PoolSample {
   starting: number;
   recycling: number;
   waiting: number;
+  /** Share of recent requests that blocked in host calls, 0–1. */
+  blockingShare?: number;
 }
 
 /** The live state read at scrape time; every part is optional. */
@@ -228,6 +230,15 @@ export class Metrics {
       collect() {
         this.reset();
         for (const p of self.sources.pools?.() ?? []) this.labels(p.tenant, p.name).inc(p.stats.waiting);
+      },
+    });
+    new Gauge({
+      name: 'isola_function_blocking_share',
+      help: 'Share of the function\'s recent requests that waited in host calls (0-1); under 0.25 its pool grows only to one sandbox per CPU',
+      labelNames: fn, registers: r,
+      collect() {
+        this.reset();
+        for (const p of self.sources.pools?.() ?? []) if (p.stats.blockingShare !== undefined) this.labels(p.tenant, p.name).set(p.stats.blockingShare);
       },
     });
     new Gauge({

@@ -13,6 +13,7 @@ import { cgiArgv, cgiEnvironment } from './cgi.js';
 import { wagiVerdict } from './outcome.js';
 import { CgiResponseParser } from './response.js';
 import { runWagi } from './run.js';
+import { takeBlockedMs } from '../blocking.js';
 
 /** Thrown from the stdout callback to stop a guest that wrote past its Content-Length. */
 const OVERFLOW = new Error('past Content-Length');
@@ -119,6 +120,7 @@ export function runWagiRequest(init: SandboxInit, head: RequestHead, post: Post,
     outcome = { kind, message: e.message, status: e.status, code: e.code };
   }
   outcome.cpuNs = cpuSinceLast();
+  outcome.blockedMs = takeBlockedMs();
   if (fuelCounter && limit !== null) outcome.fuel = Number(limit - (fuelCounter.value as bigint));
   ex.close(outcome);
 }

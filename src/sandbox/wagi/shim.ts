@@ -20,6 +20,7 @@
  * streams; fd_pread/fd_pwrite on stdio go to those pipes (pread reads nothing).
  */
 import { IsolaError } from '../../errors.js';
+import { blockOn } from '../blocking.js';
 
 type WasiFn = (...args: any[]) => any;
 
@@ -198,7 +199,7 @@ export function shimWasiImports(ns: Record<string, WasiFn>, io: ShimIo): ShimSta
         }
         if (deadline === null) return INVAL;
         if (io.sleepUntil) io.sleepUntil(deadline);
-        else while (process.hrtime.bigint() < deadline) Atomics.wait(SLEEPER, 0, 0, Number(deadline - process.hrtime.bigint()) / 1e6);
+        else while (process.hrtime.bigint() < deadline) blockOn(SLEEPER, 0, 0, Number(deadline - process.hrtime.bigint()) / 1e6);
         emit(inPtr + first * 48, 0);
       }
       return putU32(neventsPtr, events);

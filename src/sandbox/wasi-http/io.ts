@@ -5,6 +5,7 @@
  * `last-operation-failed` carrying an `error` resource), per wasi:io 0.2 streams.wit.
  */
 import { BodyError, EMPTY, EOF, type Exchange } from '../exchange.js';
+import { blockOn } from '../blocking.js';
 
 /** `wasi:io/error.error`: an opaque error with a debug string. */
 export class IoError {
@@ -68,7 +69,7 @@ export function poll(list: Pollable[]): Uint32Array {
     if (ready.length > 0) return Uint32Array.from(ready);
     const waitMs = deadline === null ? 1000 : Math.max(0, Number(deadline - nowNs()) / 1e6);
     if (exchange) exchange.sleep(waitMs);
-    else Atomics.wait(SLEEPER, 0, 0, waitMs);
+    else blockOn(SLEEPER, 0, 0, waitMs);
   }
 }
 const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
