@@ -11,7 +11,7 @@ import { IsolaError } from '../errors.js';
 import type { Sandbox, SandboxSpec } from '../sandbox/sandbox.js';
 import type { SandboxManager } from './manager.js';
 import { availableParallelism } from 'node:os';
-import { blockingShare, COMPUTE_BOUND_BELOW, pickIdle, shouldGrow, shouldRecycle, toEvict } from './policy.js';
+import { blockingShare, COMPUTE_BOUND_BELOW, computeCap, pickIdle, shouldGrow, shouldRecycle, toEvict } from './policy.js';
 
 /** CPUs this process may run on (the affinity mask: `taskset` narrows it). */
 const CORES = availableParallelism();
@@ -28,7 +28,7 @@ export interface PoolStats {
   /** Requests that found an idle sandbox at once. */
   warmStarts: number;
   recycles: number;
-  evictions: { idle: number; lru: number };
+  evictions: { idle: number; lru: number; surplus: number };
   /** Requests refused: queue full, or waited past queue_timeout. */
   rejected: { queueFull: number; queueTimeout: number };
   /** Requests that waited, total and longest wait, ms. */
@@ -51,7 +51,7 @@ export interface Acquired {
 /** Something that happened in a pool, for logs and telemetry. */
 export type PoolEvent =
   | { type: 'start'; cold: boolean; fromBlank: boolean; ms: number }
-  | { type: 'evict'; reason: 'idle' | 'lru' }
+  | { type: 'evict'; reason: 'idle' | 'lru' | 'surplus' }
   | { type: 'recycle' }
   | { type: 'reject'; reason: 'queue-full' | 'queue-timeout' };
 
@@ -93,7 +93,7 @@ export class FunctionPool {
   private memorySeen = 0;
   private readonly stats = {
     coldStarts: 0, warmStarts: 0, recycles: 0,
-    evictions: { idle: 0, lru: 0 }, rejected: { queueFull: 0, queueTimeout: 0 },
+    evictions: { idle: 0, lru: 0, surplus: 0 }, rejected: { queueFull: 0, queueTimeout: 0 },
     queueWaits: 0, queueWaitMsTotal: 0, queueWaitMsMax: 0,
   };
 
@@ -225,7 +225,23 @@ export class FunctionPool {
       this.refill();
       return;
     }
+    if (this.surplus()) {
+      // Grown while the function still looked like it waited (or before it was known): one
+      // sandbox per CPU is all computation can use, so the extra ones go as they come free.
+      this.stats.evictions.surplus++;
+      this.events({ type: 'evict', reason: 'surplus' });
+      void sb.terminate();
+      return;
+    }
     this.becameIdle(sb);
+  }
+
+  /**
+   * For a sandbox just taken out of `busy`: true when the function is compute-bound and the others
+   * alive already make one per CPU (and min_warm), so keeping this one would be more than it can use.
+   */
+  private surplus(): boolean {
+    return this.blocking < COMPUTE_BOUND_BELOW && this.live >= Math.max(computeCap(CORES), this.config.minWarm);
   }
 
   private becameIdle(sb: Sandbox): void {

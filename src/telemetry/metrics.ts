@@ -86,7 +86,7 @@ export class FunctionMetrics {
   recycles = 0;
   readonly rejections: Partial<Record<RejectReason, number>> = {};
   readonly guestErrors: Partial<Record<GuestErrorKind, number>> = {};
-  readonly evictions: { idle: number; lru: number } = { idle: 0, lru: 0 };
+  readonly evictions: { idle: number; lru: number; surplus: number } = { idle: 0, lru: 0, surplus: 0 };
   /** `{tenant, function}`, made once for the scrape-time counters. */
   readonly labels: { tenant: string; function: string };
   private readonly duration: Histogram.Internal<FnLabels>;
@@ -141,7 +141,7 @@ export class FunctionMetrics {
   }
 
   /** A pool event (FunctionPool's `events` callback). Rejections are counted by the request path. */
-  poolEvent(e: { type: 'start'; cold: boolean; fromBlank: boolean; ms: number } | { type: 'evict'; reason: 'idle' | 'lru' } | { type: 'recycle' } | { type: 'reject'; reason: 'queue-full' | 'queue-timeout' }): void {
+  poolEvent(e: { type: 'start'; cold: boolean; fromBlank: boolean; ms: number } | { type: 'evict'; reason: 'idle' | 'lru' | 'surplus' } | { type: 'recycle' } | { type: 'reject'; reason: 'queue-full' | 'queue-timeout' }): void {
     if (e.type === 'start') {
       if (e.cold) this.coldStarts++;
       this.m.sandboxStart.labels(e.fromBlank ? 'blank' : 'new').observe(e.ms / 1000);
@@ -207,9 +207,10 @@ export class Metrics {
     fnCounter('isola_guest_output_dropped_bytes_total', 'Guest stdout/stderr bytes dropped over the per-request capture limit', [], (f, add) => add(f.outputDroppedBytes));
     fnCounter('isola_cold_starts_total', 'Sandboxes started on demand because a request found none idle', [], (f, add) => add(f.coldStarts));
     fnCounter('isola_recycles_total', 'Instances replaced by a fresh one (trap, exit, or max_requests_per_instance)', [], (f, add) => add(f.recycles));
-    fnCounter('isola_evictions_total', 'Idle sandboxes stopped: "idle" (past idle_timeout) or "lru" (to make room under the global caps)', ['reason'], (f, add) => {
+    fnCounter('isola_evictions_total', 'Sandboxes stopped: "idle" (past idle_timeout), "lru" (to make room under the global caps), "surplus" (over one per CPU for a compute-bound function)', ['reason'], (f, add) => {
       add(f.evictions.idle, { reason: 'idle' });
       add(f.evictions.lru, { reason: 'lru' });
+      add(f.evictions.surplus, { reason: 'surplus' });
     });
     this.sandboxStart = new Histogram({ name: 'isola_sandbox_start_duration_seconds', help: 'Time to make a sandbox ready for a function, from a pre-spawned blank thread or a new one, seconds', labelNames: ['source'], buckets: START_BUCKETS, registers: r });
 
