@@ -177,15 +177,15 @@ describe('load and queueing', () => {
     const echo = await buildGuest('echo');
     const i = await start([
       { name: 'cpu', wasm: hello, routes: ['/cpu'], pool: { min_warm: 1, max_instances: cap + 4, max_queue: 256 } },
-      { name: 'io', wasm: echo, routes: ['/io'], pool: { min_warm: 1, max_instances: cap + 4, max_queue: 256 } },
+      { name: 'io', wasm: echo, routes: ['/io'], pool: { min_warm: 1, max_instances: cap + 4, max_queue: 256, queue_timeout: '1s' } },
     ]);
     const burst = async () => {
       const got = await Promise.all(Array.from({ length: 24 }, () => fetch(`${i.url}/cpu`).then((r) => r.status)));
       expect(got.every((s) => s === 200)).toBe(true);
     };
     await burst(); // before anything is known the pool grows freely
-    // Learn: requests that never wait in a host call.
-    for (let k = 0; k < 30; k++) {
+    // Learn (~150 requests): requests that never wait in a host call.
+    for (let k = 0; k < 170; k++) {
       expect((await fetch(`${i.url}/cpu`)).status).toBe(200);
       expect((await fetch(`${i.url}/io`)).status).toBe(200);
     }
@@ -194,8 +194,9 @@ describe('load and queueing', () => {
     expect(live).toBeLessThanOrEqual(cap);
     // Whatever the first burst started beyond the cap was stopped as surplus, not by idle_timeout or LRU.
     expect(events(i, 'cpu', 'evict').every((e) => e.reason === 'surplus')).toBe(true);
-    // Requests whose body arrives late block the guest in its body read: the function is no
-    // longer compute-bound after a few of them, and a burst of such requests grows the pool past the cap.
+    // Now `io` gets requests whose body arrives 1.5 s late (longer than its queue_timeout): its
+    // sandboxes block in the body read at once, so the pool grows past the cap right away instead
+    // of queueing them behind the compute-bound history until they time out.
     const slowPost = () => new Promise<number>((resolve, reject) => {
       const req = request(`${i.url}/io`, { method: 'POST', headers: { 'content-type': 'text/plain' } }, (res) => {
         res.resume();
@@ -203,11 +204,10 @@ describe('load and queueing', () => {
       });
       req.on('error', reject);
       req.write('first ');
-      setTimeout(() => req.end('second'), 150);
+      setTimeout(() => req.end('second'), 1500);
     });
-    for (let k = 0; k < 3; k++) expect(await slowPost()).toBe(200);
     const slow = await Promise.all(Array.from({ length: cap + 3 }, slowPost));
-    expect(slow.every((s) => s === 200)).toBe(true);
+    expect(slow).toEqual(Array.from({ length: cap + 3 }, () => 200));
     expect(events(i, 'io', 'start').length).toBeGreaterThan(cap);
   }, 60_000);
 

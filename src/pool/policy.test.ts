@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { blockingShare, COMPUTE_BOUND_BELOW, computeCap, fits, pickIdle, pickVictim, shouldGrow, shouldRecycle, toEvict } from './policy.js';
+import { blockingShare, cappedNow, COMPUTE_BOUND_BELOW, COMPUTE_BOUND_UNTIL, computeBoundAfter, computeCap, fits, pickIdle, pickVictim, shouldGrow, shouldRecycle, toEvict } from './policy.js';
 
 describe('pickIdle', () => {
   it('picks the most recently idle', () => {
@@ -32,19 +32,51 @@ describe('shouldGrow', () => {
   });
 });
 
-describe('blockingShare', () => {
-  it('falls under the compute-bound mark after a run of requests that never wait, and climbs back', () => {
+describe('blockingShare and computeBoundAfter', () => {
+  it('a function turns compute-bound after a run of requests that never wait, and back after a few that do', () => {
     let share = 1;
+    let bound = false;
     let n = 0;
-    while (share >= COMPUTE_BOUND_BELOW) {
+    while (!bound) {
       share = blockingShare(share, 0);
+      bound = computeBoundAfter(bound, share);
       n++;
     }
-    expect(n).toBe(22); // (15/16)^22 < 0.25
-    for (let i = 0; i < 5; i++) share = blockingShare(share, 50);
-    expect(share).toBeGreaterThan(COMPUTE_BOUND_BELOW);
+    expect(n).toBe(147); // (63/64)^147 < 0.1
+    let k = 0;
+    while (bound) {
+      share = blockingShare(share, 50);
+      bound = computeBoundAfter(bound, share);
+      k++;
+    }
+    expect(k).toBe(8);
+    expect(share).toBeGreaterThan(COMPUTE_BOUND_UNTIL);
+  });
+  it('does not flip back and forth between the two marks', () => {
+    expect(computeBoundAfter(true, (COMPUTE_BOUND_BELOW + COMPUTE_BOUND_UNTIL) / 2)).toBe(true);
+    expect(computeBoundAfter(false, (COMPUTE_BOUND_BELOW + COMPUTE_BOUND_UNTIL) / 2)).toBe(false);
+  });
+  it('a mixed workload where a quarter of the requests wait never turns compute-bound', () => {
+    let share = 1;
+    let bound = false;
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    let ever = false;
+    for (let i = 0; i < 20_000; i++) {
+      share = blockingShare(share, rand() < 0.25 ? 5 : 0);
+      bound = computeBoundAfter(bound, share);
+      ever ||= bound;
+    }
+    expect(ever).toBe(false);
   });
   it('ignores sub-threshold waits', () => expect(blockingShare(0.5, 0.1)).toBeLessThan(0.5));
+  it('caps growth only when no request waited for the cool-down', () => {
+    expect(cappedNow({ computeBound: true, msSinceWait: Infinity })).toBe(true);
+    expect(cappedNow({ computeBound: true, msSinceWait: 0 })).toBe(false);
+    expect(cappedNow({ computeBound: true, msSinceWait: 4_999 })).toBe(false);
+    expect(cappedNow({ computeBound: true, msSinceWait: 5_000 })).toBe(true);
+    expect(cappedNow({ computeBound: false, msSinceWait: Infinity })).toBe(false);
+  });
 });
 
 describe('toEvict', () => {

@@ -23,7 +23,8 @@ export function pickIdle<T extends IdleView>(idle: readonly T[]): T | null {
  * than `maxInstances` are alive or starting, and more requests wait than sandboxes are starting
  * or recycling (those will serve waiters soon).
  *
- * `computeBound` (the function's recent requests hardly ever block in host calls) caps growth at
+ * `computeBound` (the function's recent requests hardly ever block in host calls, and none of its
+ * sandboxes is blocked right now) caps growth at
  * {@link computeCap}`(cores)`: sandboxes past the CPUs cannot add throughput to pure computation,
  * only threads, isolates and context switches (measured here: a WAT hello saturated at
  * max_instances 4 cost ~25–35 % more CPU per request than at 2, for fewer requests per second).
@@ -48,17 +49,40 @@ export function computeCap(cores: number): number {
 
 /**
  * The running share of a function's requests that blocked in host calls (an exponentially
- * weighted average, weight `1/16` per request): `next = share + (blocked - share) / 16`, where a
+ * weighted average, weight `1/64` per request): `next = share + (blocked - share) / 64`, where a
  * request counts as blocked when it waited at least `BLOCKED_MS`. Starts at 1 (assume waiting:
  * grow freely until requests show otherwise).
  */
 export function blockingShare(share: number, blockedMs: number): number {
-  return share + ((blockedMs >= BLOCKED_MS ? 1 : 0) - share) / 16;
+  return share + ((blockedMs >= BLOCKED_MS ? 1 : 0) - share) / 64;
 }
 /** A request that waited this long in host calls, in total, counts as blocking (ms). */
 export const BLOCKED_MS = 0.5;
-/** Below this blocking share a function is compute-bound (see shouldGrow). */
-export const COMPUTE_BOUND_BELOW = 0.25;
+/** A function becomes compute-bound when its blocking share falls under this… */
+export const COMPUTE_BOUND_BELOW = 0.1;
+/** …and stops being compute-bound only when the share rises over this (hysteresis: no flapping). */
+export const COMPUTE_BOUND_UNTIL = 0.2;
+
+/**
+ * Whether a function is compute-bound after its blocking share moved to `share` (`was`: before).
+ * The gap between the two marks keeps a mixed workload near one mark from starting and stopping
+ * sandboxes over and over.
+ */
+export function computeBoundAfter(was: boolean, share: number): boolean {
+  return was ? share < COMPUTE_BOUND_UNTIL : share < COMPUTE_BOUND_BELOW;
+}
+
+/**
+ * Whether growth is capped now: compute-bound by history (computeBoundAfter) and no request of
+ * the function waited in a host call for `WAIT_COOLDOWN_MS` (`msSinceWait`, counting sandboxes
+ * blocked right now as 0). The cool-down is what keeps a workload that waits only now and then
+ * from starting sandboxes when one waits and stopping them as surplus when none does.
+ */
+export function cappedNow(s: { computeBound: boolean; msSinceWait: number }): boolean {
+  return s.computeBound && s.msSinceWait >= WAIT_COOLDOWN_MS;
+}
+/** How long after its last waiting request a function may be capped again, ms. */
+export const WAIT_COOLDOWN_MS = 5_000;
 
 /**
  * Whether the instance must be replaced after the request it is about to serve (wasmtime's

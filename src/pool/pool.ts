@@ -11,10 +11,12 @@ import { IsolaError } from '../errors.js';
 import type { Sandbox, SandboxSpec } from '../sandbox/sandbox.js';
 import type { SandboxManager } from './manager.js';
 import { availableParallelism } from 'node:os';
-import { blockingShare, COMPUTE_BOUND_BELOW, computeCap, pickIdle, shouldGrow, shouldRecycle, toEvict } from './policy.js';
+import { BLOCKED_MS, blockingShare, cappedNow, computeBoundAfter, computeCap, pickIdle, shouldGrow, shouldRecycle, toEvict } from './policy.js';
 
 /** CPUs this process may run on (the affinity mask: `taskset` narrows it). */
 const CORES = availableParallelism();
+/** How often growth held back by the compute-bound cap is reconsidered while requests wait, ms. */
+const CAP_RECHECK_MS = 20;
 
 /** Pool state for telemetry (issue 8 exports it). */
 export interface PoolStats {
@@ -35,7 +37,7 @@ export interface PoolStats {
   queueWaits: number;
   queueWaitMsTotal: number;
   queueWaitMsMax: number;
-  /** Share of recent requests that blocked in host calls (0–1); under 0.25 the pool grows only to one sandbox per CPU. */
+  /** Share of recent requests that blocked in host calls (0–1); see policy.computeBoundAfter for the marks. */
   blockingShare: number;
 }
 
@@ -88,6 +90,12 @@ export class FunctionPool {
   private queueTimer: NodeJS.Timeout | null = null;
   /** Share of recent requests that blocked in host calls (policy.blockingShare); 1 until known. */
   private blocking = 1;
+  /** The function's requests hardly ever wait (policy.computeBoundAfter, with hysteresis). */
+  private computeBound = false;
+  /** When a request of this function last waited in a host call (performance.now(), ms). */
+  private lastWait = -Infinity;
+  /** Re-checks growth while it is held back only by the compute-bound cap (see grow()). */
+  private capTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private lastStartError: unknown = null;
   private memorySeen = 0;
@@ -175,7 +183,7 @@ export class FunctionPool {
     this.queueTimer = null;
     const now = performance.now();
     const limit = this.config.queueTimeoutMs;
-    while (this.waiters.length > 0 && now - this.waiters[0]!.since >= limit - 1) {
+    while (this.waiters.length > 0 && now - this.waiters[0]!.since >= limit) {
       const w = this.waiters[0]!;
       this.dropWaiter(w);
       this.stats.rejected.queueTimeout++;
@@ -204,7 +212,11 @@ export class FunctionPool {
    */
   release(sb: Sandbox, blockedMs?: number): void {
     this.busy.delete(sb);
-    if (blockedMs !== undefined) this.blocking = blockingShare(this.blocking, blockedMs);
+    if (blockedMs !== undefined) {
+      if (blockedMs >= BLOCKED_MS) this.lastWait = performance.now();
+      this.blocking = blockingShare(this.blocking, blockedMs);
+      this.computeBound = computeBoundAfter(this.computeBound, this.blocking);
+    }
     this.memorySeen = Math.max(this.memorySeen, sb.memory);
     if (this.closed) {
       void sb.terminate();
@@ -241,7 +253,25 @@ export class FunctionPool {
    * alive already make one per CPU (and min_warm), so keeping this one would be more than it can use.
    */
   private surplus(): boolean {
-    return this.blocking < COMPUTE_BOUND_BELOW && this.live >= Math.max(computeCap(CORES), this.config.minWarm);
+    return this.live >= Math.max(computeCap(CORES), this.config.minWarm) && this.computeBoundNow();
+  }
+
+  /**
+   * Compute-bound by its recent history, and none of its requests waited in the last
+   * WAIT_COOLDOWN_MS (busy sandboxes blocked right now count): a function whose requests just
+   * started waiting (long uploads, long polls) is not held to the cap until enough of them have
+   * finished to move the history, and one that waits now and then does not flap.
+   */
+  private computeBoundNow(): boolean {
+    if (!this.computeBound) return false;
+    const now = performance.now();
+    for (const sb of this.busy) {
+      if (sb.blockedNow()) {
+        this.lastWait = now;
+        break;
+      }
+    }
+    return cappedNow({ computeBound: true, msSinceWait: now - this.lastWait });
   }
 
   private becameIdle(sb: Sandbox): void {
@@ -287,20 +317,28 @@ export class FunctionPool {
   }
 
   private growLoop(): void {
-    while (
-      !this.closed &&
-      shouldGrow({
+    for (;;) {
+      if (this.closed) return;
+      const s = {
         idle: this.idle.length,
         live: this.live,
         starting: this.starting,
         recycling: this.recycling.size,
         waiting: this.waiters.length,
         maxInstances: this.config.maxInstances,
-        computeBound: this.blocking < COMPUTE_BOUND_BELOW,
         cores: CORES,
-      }) &&
-      this.manager.reserve(this, true)
-    ) {
+      };
+      if (!shouldGrow(s)) return;
+      if (!shouldGrow({ ...s, computeBound: this.computeBoundNow() })) {
+        // Held back only by the compute-bound cap: look again shortly, in case the busy
+        // sandboxes start waiting (their requests then no longer need the CPU).
+        this.capTimer ??= setTimeout(() => {
+          this.capTimer = null;
+          if (this.waiters.length > 0) this.grow();
+        }, CAP_RECHECK_MS);
+        return;
+      }
+      if (!this.manager.reserve(this, true)) return;
       const next = this.waiters[this.starting];
       if (next) next.cold = true;
       void this.startOne(true).catch(() => {});
@@ -406,6 +444,8 @@ export class FunctionPool {
   /** Stops taking requests; waits for busy sandboxes up to `drainMs`, then stops every sandbox. */
   async close(drainMs = 0): Promise<void> {
     this.closed = true;
+    if (this.capTimer) clearTimeout(this.capTimer);
+    this.capTimer = null;
     this.manager.unregister(this);
     for (const w of this.waiters.splice(0)) {
       this.dropWaiter(w);

@@ -13,7 +13,7 @@ import { IsolaError, type ErrorCode } from '../errors.js';
 import type { BodyMessage, FromSandbox, GuestOutcome, GuestSettings, RequestHead, SandboxInit } from './protocol.js';
 import { ThreadClock } from './cpu.js';
 import {
-  ABORTED, AbortReason, BODY_WINDOW_BYTES, CPU_BASE, REQ_PAUSED, REQ_QUEUED, RESP_INFLIGHT, createControl, signal, wideSlots,
+  ABORTED, AbortReason, BLOCKED, BODY_WINDOW_BYTES, CPU_BASE, REQ_PAUSED, REQ_QUEUED, RESP_INFLIGHT, createControl, signal, wideSlots,
 } from './shared.js';
 
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? '../../dist/sandbox/worker.js' : './worker.js', import.meta.url);
@@ -243,6 +243,11 @@ export class Sandbox {
     return sb;
   }
 
+  /** true while this sandbox's guest is blocked in a host call (waiting on the client, a timer, backpressure). */
+  blockedNow(): boolean {
+    return Atomics.load(this.control, BLOCKED) === 1;
+  }
+
   /** CPU the worker thread has used since its current request began, ns (read from the main thread). */
   cpuInRequest(): bigint {
     this.clock_ ??= ThreadClock.ofThread(this.tid);
@@ -352,21 +357,22 @@ class ActiveRun {
   private readonly watchdog = (): void => {
     this.timer = null;
     if (this.finished) return;
-    const wallLeft = this.limits.timeoutMs - (performance.now() - this.startedAt);
-    if (wallLeft <= 0.5) {
-      this.fail('timeout', `no response within ${this.limits.timeoutMs} ms`);
-      return;
-    }
-    let next = wallLeft;
+    // CPU first: when a late timer finds both limits passed, the CPU limit (the lower one) was first.
+    let cpuLeft = Infinity;
     if (this.limits.cpuMs < this.limits.timeoutMs) {
       const used = Number(this.sandbox.cpuInRequest()) / 1e6;
       if (used >= this.limits.cpuMs) {
         this.fail('cpu', `CPU time limit of ${this.limits.cpuMs} ms reached`);
         return;
       }
-      next = Math.min(next, Math.max(1, this.limits.cpuMs - used));
+      cpuLeft = Math.max(1, this.limits.cpuMs - used);
     }
-    this.armWatchdog(next);
+    const wallLeft = this.limits.timeoutMs - (performance.now() - this.startedAt);
+    if (wallLeft <= 0.5) {
+      this.fail('timeout', `no response within ${this.limits.timeoutMs} ms`);
+      return;
+    }
+    this.armWatchdog(Math.min(wallLeft, cpuLeft));
   };
   private startedAt = 0;
 

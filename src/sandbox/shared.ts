@@ -19,6 +19,8 @@ export const REQ_PAUSED = 2;
 export const RESP_INFLIGHT = 3;
 /** Non-zero once the request is aborted (client gone, deadline, limit); the value is an AbortReason. */
 export const ABORTED = 4;
+/** 1 while the sandbox's guest is blocked in a host call (../sandbox/blocking.ts); read by the pool. */
+export const BLOCKED = 5;
 /** Words 8..15 are a BigInt64Array of four i64 slots (see CPU_BASE). */
 export const CONTROL_WORDS = 16;
 /** i64 slot 0: the sandbox thread's CPU clock (ns, /proc schedstat) when its current request began. */

@@ -11,7 +11,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
-import { takeBlockedMs } from './blocking.js';
+import { publishBlockedIn, takeBlockedMs } from './blocking.js';
 import { ThreadClock, currentTid } from './cpu.js';
 import { CPU_BASE, wideSlots } from './shared.js';
 import { Exchange, type Post } from './exchange.js';
@@ -164,6 +164,7 @@ port.on('message', (msg: ToSandbox) => {
   if (msg.t === 'bind') {
     init = msg.init;
     slots = wideSlots(init.control);
+    publishBlockedIn(init.control);
     host = createWasiHttpHost(init.env);
     setMaxResponseBodyBytes(init.maxResponseBodyBytes);
     chain = chain.then(instantiate).then(

@@ -235,7 +235,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'isola_function_blocking_share',
-      help: 'Share of the function\'s recent requests that waited in host calls (0-1); under 0.25 its pool grows only to one sandbox per CPU',
+      help: 'Share of the function\'s recent requests that waited in host calls (0-1); under 0.1 (until it passes 0.2 again) its pool grows only to one sandbox per CPU',
       labelNames: fn, registers: r,
       collect() {
         this.reset();
