@@ -206,10 +206,23 @@ describe('the CLI', () => {
     expect(d1.status, d1.stderr).toBe(0);
     expect(d1.stdout).toMatch(/uploaded site version 1 \(wagi/);
     expect(d1.stdout).toMatch(/carol\.localhost\/\*/);
+    // Flags are checked before anything is uploaded…
+    const badEnv = cli(['deploy', `${dir}/b.wasm`, '-n', 'site', '--env', 'NOEQUALS'], carol);
+    expect(badEnv.status).toBe(1);
+    expect(badEnv.stderr).toMatch(/error\[ERR_USAGE\]: --env NOEQUALS: write KEY=VALUE/);
+    const badWarm = cli(['deploy', `${dir}/b.wasm`, '-n', 'site', '--min-warm', 'two'], carol);
+    expect(badWarm.stderr).toMatch(/error\[ERR_USAGE\]: --min-warm two: give a whole number/);
+    expect(cli(['versions', 'site'], carol).stdout).not.toMatch(/^\s*\*?\s*2\s/m);
+    // …and a deploy the server refuses says the upload was kept but not deployed.
+    const tooMany = cli(['deploy', `${dir}/b.wasm`, '-n', 'site', '--max-instances', '1000'], carol);
+    expect(tooMany.status).toBe(1);
+    expect(tooMany.stderr).toMatch(/error\[ERR_TENANT_LIMIT\]: version 2 of site was uploaded but not deployed: /);
+    expect((await get('carol.localhost', '/anything')).body).toBe('v1\n');
     expect(cli(['deploy', `${dir}/b.wasm`, '-n', 'site'], carol).status).toBe(0);
     expect((await get('carol.localhost', '/anything')).body).toBe('v2\n');
-    expect(cli(['functions'], carol).stdout).toMatch(/site\s+2\s+2\s+carol\.localhost\/\*/);
-    expect(cli(['versions', 'site'], carol).stdout).toMatch(/\*\s+2\s+wagi/);
+    // Version 2 is the refused one (kept, never live); 3 is live.
+    expect(cli(['functions'], carol).stdout).toMatch(/site\s+3\s+3\s+carol\.localhost\/\*/);
+    expect(cli(['versions', 'site'], carol).stdout).toMatch(/\*\s+3\s+wagi/);
     const rb = cli(['rollback', 'site'], carol);
     expect(rb.stdout).toMatch(/rolled site back to version 1/);
     expect((await get('carol.localhost', '/anything')).body).toBe('v1\n');

@@ -27,6 +27,37 @@ interface DeployOptions extends ClientOptions {
 /** A size or duration flag: digits are bytes/ms, anything else is passed as written ("64MiB", "5s"). */
 const unit = (v: string): string | number => (/^\d+$/.test(v) ? Number(v) : v);
 
+/**
+ * The deploy request's settings from the flags (routes, env, limits, pool), checked locally.
+ * Throws IsolaError ERR_USAGE for a malformed `--env` or a pool flag that is not a whole number.
+ */
+function deploySettings(opts: DeployOptions): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  if (opts.route) body.routes = opts.route;
+  if (opts.env) {
+    body.env = Object.fromEntries(opts.env.map((kv) => {
+      const eq = kv.indexOf('=');
+      if (eq <= 0) throw new IsolaError('ERR_USAGE', `--env ${kv}: write KEY=VALUE`, { user: true });
+      return [kv.slice(0, eq), kv.slice(eq + 1)];
+    }));
+  }
+  const limits: Record<string, unknown> = {};
+  if (opts.memory) limits.memory = unit(opts.memory);
+  if (opts.timeout) limits.timeout = unit(opts.timeout);
+  if (opts.maxRequestBody) limits.max_request_body = unit(opts.maxRequestBody);
+  if (opts.maxResponseBody) limits.max_response_body = unit(opts.maxResponseBody);
+  if (Object.keys(limits).length > 0) body.limits = limits;
+  const pool: Record<string, unknown> = {};
+  const count = (flag: string, v: string): number => {
+    if (!/^\d+$/.test(v)) throw new IsolaError('ERR_USAGE', `${flag} ${v}: give a whole number`, { user: true });
+    return Number(v);
+  };
+  if (opts.minWarm) pool.min_warm = count('--min-warm', opts.minWarm);
+  if (opts.maxInstances) pool.max_instances = count('--max-instances', opts.maxInstances);
+  if (Object.keys(pool).length > 0) body.pool = pool;
+  return body;
+}
+
 /** Registers `isola deploy`. */
 export function registerDeploy(program: Command): void {
   defineCommand<DeployOptions>(program, {
@@ -59,6 +90,9 @@ export function registerDeploy(program: Command): void {
       } catch (err) {
         throw new IsolaError('ERR_USAGE', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { user: true, hint: 'give the path of a built .wasm file' });
       }
+      // Everything the deploy step takes is checked before the upload, so a typo in a flag does
+      // not leave a new version behind.
+      const settings = deploySettings(opts);
       const client = new AdminClient(opts);
       const tenant = await client.tenant(opts);
       const query = new URLSearchParams();
@@ -70,28 +104,19 @@ export function registerDeploy(program: Command): void {
       );
       const v = uploaded.version;
       if (!opts.json) process.stdout.write(`uploaded ${opts.name} version ${v.version} (${v.abi}, ${humanBytes(v.size)}, sha256:${v.digest.slice(0, 12)})\n`);
-      const body: Record<string, unknown> = { version: v.version };
-      if (opts.route) body.routes = opts.route;
-      if (opts.env) {
-        body.env = Object.fromEntries(opts.env.map((kv) => {
-          const eq = kv.indexOf('=');
-          if (eq <= 0) throw new IsolaError('ERR_USAGE', `--env ${kv}: write KEY=VALUE`, { user: true });
-          return [kv.slice(0, eq), kv.slice(eq + 1)];
-        }));
+      let deployed: { deployment: { id: number; version: number; routes: string[] } };
+      try {
+        deployed = await client.request('POST', `${functionPath(tenant, opts.name)}/deployments`, { json: { version: v.version, ...settings } });
+      } catch (err) {
+        // The server refused the settings (a route taken by another tenant, a limit over the
+        // tenant's): the version is stored, the live deployment unchanged. Say so.
+        if (err instanceof IsolaError) {
+          throw new IsolaError(err.code, `version ${v.version} of ${opts.name} was uploaded but not deployed: ${err.message}`, {
+            status: err.status, user: err.user, hint: err.hint ?? `fix the flags, then deploy it again (the upload is kept as version ${v.version})`, cause: err,
+          });
+        }
+        throw err;
       }
-      const limits: Record<string, unknown> = {};
-      if (opts.memory) limits.memory = unit(opts.memory);
-      if (opts.timeout) limits.timeout = unit(opts.timeout);
-      if (opts.maxRequestBody) limits.max_request_body = unit(opts.maxRequestBody);
-      if (opts.maxResponseBody) limits.max_response_body = unit(opts.maxResponseBody);
-      if (Object.keys(limits).length > 0) body.limits = limits;
-      const pool: Record<string, unknown> = {};
-      if (opts.minWarm) pool.min_warm = Number(opts.minWarm);
-      if (opts.maxInstances) pool.max_instances = Number(opts.maxInstances);
-      if (Object.keys(pool).length > 0) body.pool = pool;
-      const deployed = await client.request<{ deployment: { id: number; version: number; routes: string[] } }>(
-        'POST', `${functionPath(tenant, opts.name)}/deployments`, { json: body },
-      );
       output(opts, { version: v, deployment: deployed.deployment }, () => [
         `deployed ${opts.name} version ${deployed.deployment.version} (deployment ${deployed.deployment.id}) on:`,
         ...deployed.deployment.routes.map((r) => `  ${r}`),
