@@ -7,16 +7,25 @@
 // Tied to isola's internals (prepareArtifact, compileArtifact, Exchange, createWasiHttpHost as of
 // the benchmarked commit): it may need updating when those change.
 //
-//   node bench/micro/guest-call.mjs [wat|js] [requests]      (run `npm run bench` once first)
+//   node bench/micro/guest-call.mjs [wat|js] [requests] [--isola head|dist|<rev>] [--cpu-prof <file>]
+//   --cpu-prof writes a V8 CPU profile (50 µs sampling) of the measured loop only, and prints self
+//   time per request by category (guest Wasm, jco glue, isola host, GC, other).
+//   (run `npm run bench` once first; default --isola head: the committed HEAD built apart; `dist`
+//   measures the working tree's dist/ — run `npm run build` first)
 import { MessageChannel } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as setup from '../lib/setup.mjs';
 
-const which = process.argv[2] ?? 'wat';
-const n = Number(process.argv[3] ?? 20000);
-const a = await setup.prepare();
+const argv = process.argv.slice(2);
+const at = argv.indexOf('--isola');
+const isola = at >= 0 ? argv.splice(at, 2)[1] : 'head';
+const pa = argv.indexOf('--cpu-prof');
+const profFile = pa >= 0 ? argv.splice(pa, 2)[1] : null;
+const which = argv[0] ?? 'wat';
+const n = Number(argv[1] ?? 20000);
+const a = await setup.prepare({ isola });
 const dist = path.dirname(path.dirname(setup.ISOLA_CLI));
 const imp = (p) => import(pathToFileURL(path.join(dist, p)).href);
 const { prepareArtifact, compileArtifact } = await imp('artifacts/prepare.js');
@@ -82,14 +91,38 @@ function one() {
 for (let i = 0; i < 2000; i++) one(); // warm-up (JIT)
 calls = 0;
 posted = 0;
+let session = null;
+if (profFile) {
+  const { Session } = await import('node:inspector/promises');
+  session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 50 });
+  await session.post('Profiler.start');
+}
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 for (let i = 0; i < n; i++) one();
 const ms = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
+let categories;
+if (session) {
+  const { profile } = await session.post('Profiler.stop');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(profFile, JSON.stringify(profile));
+  const { loadProfile, byCategory } = await import('../lib/cpuprofile.mjs');
+  const rules = [
+    ['jco glue', (fn, url) => /\/artifacts\/[0-9a-f]+\/.*\.m?js$/.test(url)],
+    ['guest Wasm', (fn, url) => url.startsWith('wasm://')],
+    ['isola host', (fn, url) => url.includes('/dist/sandbox/')],
+  ];
+  const { rows } = byCategory(loadProfile({ parsed: profile }), rules);
+  categories = Object.fromEntries(rows.filter(([c]) => c !== 'idle').slice(0, 8).map(([c, us]) => [c, +(us / n).toFixed(2)]));
+}
 console.log(JSON.stringify({
   guest: which, requests: n, usPerRequest: +((ms * 1000) / n).toFixed(2), cpuUsPerRequest: +((cpu.user + cpu.system) / n).toFixed(2),
   hostCallsPerRequest: +(calls / n).toFixed(1), postsPerRequest: +(posted / n).toFixed(2),
+  ...(categories ? { selfUsPerRequestByCategory: categories } : {}),
 }));
 port1.close();
 port2.close();

@@ -14,11 +14,11 @@ import type { GuestAbi } from '../config/types.js';
 import { IsolaError } from '../errors.js';
 import { OFFERED_INTERFACES } from '../sandbox/wasi-http/index.js';
 import { splitVersion, wasmKind, worldItems } from './detect.js';
-import { directHostCalls, stripDebugLog } from './glue.js';
+import { leanGlue } from './glue.js';
 import { capMemory } from './memory-cap.js';
 
 /** Bumped whenever the cached layout or the transpile options change. */
-const FORMAT = 3;
+const FORMAT = 4;
 const HANDLER = 'wasi:http/incoming-handler';
 const GLUE_FILE = 'guest.mjs';
 
@@ -225,16 +225,6 @@ async function transpileComponent(bytes: Uint8Array): Promise<Record<string, Uin
   }
   if (!files[GLUE_FILE]) throw new IsolaError('ERR_TRANSPILE', 'jco produced no glue module');
   return files;
-}
-
-/**
- * jco's glue with the per-call debug logging and async-task bookkeeping removed (./glue.ts); set
- * ISOLA_JCO_GLUE=plain to keep it as jco wrote it (for comparison and as an escape hatch;
- * prepared artifacts are cached, so clear `data_dir/artifacts` after changing it).
- */
-function leanGlue(glue: string): string {
-  if (process.env.ISOLA_JCO_GLUE === 'plain') return glue;
-  return directHostCalls(stripDebugLog(glue).code).code;
 }
 
 /**

@@ -39,13 +39,15 @@ export class ThreadClock {
     return this.fd !== null;
   }
 
-  /** CPU time used by the thread so far, ns (wall time since creation without /proc). Never throws. */
+  /**
+   * CPU time used by the thread so far, ns (wall time since creation without /proc). Never throws.
+   * The kernel updates the figure at scheduler ticks and context switches, not continuously (see
+   * FACTS.md), so two reads within one run of the thread may return the same value.
+   */
   now(): bigint {
     if (this.fd !== null) {
       try {
-        const n = readSync(this.fd, buf, 0, buf.length, 0);
-        const sp = buf.indexOf(32);
-        return BigInt(buf.toString('latin1', 0, sp > 0 && sp < n ? sp : n));
+        return parseFirstField(buf, readSync(this.fd, buf, 0, buf.length, 0));
       } catch {
         this.close();
       }
@@ -63,6 +65,25 @@ export class ThreadClock {
       this.fd = null;
     }
   }
+}
+
+/**
+ * The leading decimal field of `bytes[0, n)` (up to the first space or newline) as a bigint. Reads
+ * the digits into a number while it stays exact (15 digits: 11 days of CPU time in ns), which is
+ * several times cheaper than building a string for `BigInt()`; longer fields take that path.
+ * Throws SyntaxError when the field is empty or not decimal (a /proc format this code does not know).
+ */
+export function parseFirstField(bytes: Uint8Array, n: number): bigint {
+  let v = 0;
+  let i = 0;
+  for (; i < n; i++) {
+    const c = bytes[i]!;
+    if (c === 32 || c === 10) break;
+    if (c < 48 || c > 57 || i >= 15) return BigInt(Buffer.from(bytes.buffer, bytes.byteOffset, n).toString('latin1').split(/[ \n]/)[0]!);
+    v = v * 10 + (c - 48);
+  }
+  if (i === 0) throw new SyntaxError('empty clock field');
+  return BigInt(v);
 }
 
 /** The calling thread's Linux tid, or 0 when unknown. */

@@ -44,6 +44,18 @@ export function isValidFieldValue(value: Uint8Array): boolean {
   return true;
 }
 
+/**
+ * The bytes as a latin1 string (one char per byte), as node's `Buffer#toString('latin1')`. Short
+ * values are decoded in JS: reading `.buffer` of a small Uint8Array that lives in the JS heap (as
+ * the glue's copies of guest bytes do) would move it to a new off-heap ArrayBuffer.
+ */
+export function latin1(bytes: Uint8Array): string {
+  if (bytes.length > 256) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  let s = '';
+  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
+  return s;
+}
+
 const ERR_SYNTAX: { tag: 'err'; val: HeaderError } = { tag: 'err', val: { tag: 'invalid-syntax' } };
 const ERR_FORBIDDEN: { tag: 'err'; val: HeaderError } = { tag: 'err', val: { tag: 'forbidden' } };
 const ERR_IMMUTABLE: { tag: 'err'; val: HeaderError } = { tag: 'err', val: { tag: 'immutable' } };
@@ -147,7 +159,7 @@ export class Fields {
     const out: string[] = new Array(this.#names.length * 2);
     for (let i = 0; i < this.#names.length; i++) {
       out[2 * i] = this.#names[i]!;
-      out[2 * i + 1] = Buffer.from(this.#values[i]!.buffer, this.#values[i]!.byteOffset, this.#values[i]!.byteLength).toString('latin1');
+      out[2 * i + 1] = latin1(this.#values[i]!);
     }
     return out;
   }

@@ -12,7 +12,7 @@
  * - an `outgoing-body` dropped without `finish` marks the response corrupted (types.wit).
  */
 import type { Exchange } from '../exchange.js';
-import { Fields } from './fields.js';
+import { Fields, latin1 } from './fields.js';
 import { InputStream, IoError, OutputStream, Pollable, type OutputSink } from './io.js';
 
 export type Method =
@@ -106,22 +106,19 @@ export class OutgoingResponse {
   body(): OutgoingBody | Err {
     if (this.#bodyTaken) return ERR;
     this.#bodyTaken = true;
-    const body = new OutgoingBody(this);
-    bodies.set(this, body);
-    return body;
+    return (this.outgoingBody = new OutgoingBody(this));
   }
+  /** The body taken with body(), if any (so the outparam can bind it to the exchange when set). */
+  outgoingBody: OutgoingBody | null = null;
 }
-/** The body of each response (so the outparam can bind the body to the exchange when set). */
-const bodies = new WeakMap<OutgoingResponse, OutgoingBody>();
 
 /** Parses a content-length header the guest set: a single non-negative integer, else null (none/invalid). */
 function declaredLength(fields: Fields): number | null | 'invalid' {
   const values = fields.get('content-length');
   if (values.length === 0) return null;
-  const distinct = new Set(values.map((v) => Buffer.from(v).toString('latin1').trim()));
-  if (distinct.size !== 1) return 'invalid';
-  const [text] = distinct;
-  if (!/^\d{1,15}$/.test(text!)) return 'invalid';
+  const text = latin1(values[0]!).trim();
+  for (let i = 1; i < values.length; i++) if (latin1(values[i]!).trim() !== text) return 'invalid';
+  if (!/^\d{1,15}$/.test(text)) return 'invalid';
   return Number(text);
 }
 
@@ -273,7 +270,7 @@ export class ResponseOutparam {
     }
     const res = response.val;
     ex.setHead({ status: res.status, headers: res.fields.toRaw() });
-    bodies.get(res)?.bind(ex);
+    res.outgoingBody?.bind(ex);
   }
 
   sendInformational(_status: number, _headers: Fields): undefined | Err<ErrorCode> {
