@@ -33,6 +33,9 @@ const WAIT_SLICE_MS = 1000;
  */
 const COALESCE_MS = 1;
 
+/** Response chunks from this size on are transferred to the main thread rather than copied, bytes. */
+const TRANSFER_BYTES = 4096;
+
 /** Guest output decoder, shared: each decode is whole (no streaming state between calls). */
 const UTF8 = new TextDecoder();
 
@@ -223,7 +226,9 @@ export class Exchange {
     if (this.pendingBytes > 0) {
       msg.body = this.pending;
       for (const c of this.pending) {
-        if (c.byteOffset === 0 && c.byteLength === c.buffer.byteLength && c.buffer instanceof ArrayBuffer) transfer.push(c.buffer);
+        // Only big chunks are worth transferring; reading `.buffer` of a small on-heap array
+        // would also move it off the heap for nothing (copying it is cheaper).
+        if (c.byteLength >= TRANSFER_BYTES && c.byteOffset === 0 && c.byteLength === c.buffer.byteLength && c.buffer instanceof ArrayBuffer) transfer.push(c.buffer);
       }
       Atomics.add(this.control, RESP_INFLIGHT, this.pendingBytes);
       this.pending = [];

@@ -24,6 +24,7 @@ import { auditView, deploymentView, DEPLOY_KEYS, functionView, isObject, onlyKey
 import { pumpUpload } from './admin-upload.js';
 import { handleExpectContinue, listen } from './listen.js';
 import { mountOps, streamTail, type OpsOptions } from './ops.js';
+import { lingerAfterResponse } from './linger.js';
 
 /** Largest JSON body the admin API reads, bytes. */
 export const MAX_JSON_BODY = 1024 * 1024;
@@ -85,7 +86,10 @@ export function createAdminApp(o: AdminOptions): Hono<Env> {
     const headers: Record<string, string> = {};
     if (e.status === 401) headers['www-authenticate'] = 'Bearer realm="isola"';
     // An unread request body (e.g. an upload refused before it was read) is not drained: close instead.
-    if (e.status === 413 || !c.env.incoming.complete) headers.connection = 'close';
+    if (e.status === 413 || !c.env.incoming.complete) {
+      headers.connection = 'close';
+      lingerAfterResponse(c.env.outgoing); // so the client reads this answer before the close
+    }
     return c.json(errorBody(e), e.status as ContentfulStatusCode, headers);
   });
   app.notFound((c) => c.json(errorBody(new IsolaError('ERR_NOT_FOUND', `no admin route ${c.req.method} ${c.req.path}`, { status: 404, user: true, hint: 'the routes are listed in docs/admin-api.md' })), 404));

@@ -18,6 +18,7 @@ import { Scheduler } from '../scheduler/scheduler.js';
 import type { FunctionMetrics, Metrics } from '../telemetry/metrics.js';
 import type { Abandon } from '../pool/pool.js';
 import type { Deployment, Deployments } from './deployments.js';
+import { lingerAfterResponse } from './linger.js';
 import { handleExpectContinue, listen } from './listen.js';
 import { classifyRejection, classifyRun, REQUEST_BODY_LIMIT, type Verdict } from './outcome.js';
 
@@ -124,6 +125,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
   const length = bodyLength(req);
   if (length > d.limits.maxRequestBodyBytes) {
     const message = `request body of ${length} bytes is over the ${d.limits.maxRequestBodyBytes}-byte limit`;
+    lingerAfterResponse(res);
     sendError(res, 413, 'ERR_REQUEST_BODY_TOO_LARGE', message, id, { connection: 'close' });
     refused(d, id, req.method ?? 'GET', path, started, { status: 413, verdict: REQUEST_BODY_LIMIT, code: 'ERR_REQUEST_BODY_TOO_LARGE', message, waitedMs: 0 });
     return;
@@ -210,6 +212,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
   const recycle = d.pool.recycleAfter(sandbox);
   const result = await sandbox.run(head, req, res, { timeoutMs: d.limits.timeoutMs, cpuMs: d.limits.cpuMs, maxRequestBodyBytes: d.limits.maxRequestBodyBytes }, recycle);
   d.pool.release(sandbox, result.outcome === 'ok' ? result.blockedMs : undefined);
+  if (result.outcome === 'body-too-large') lingerAfterResponse(res);
   scheduler.leave(tenant, result.cpuNs);
   const ms = performance.now() - started;
   const verdict = classifyRun(result.outcome, result.code, result.message);
@@ -344,6 +347,7 @@ export async function startEdge(options: { host: string; port: number; deploymen
     const d = options.deployments.table.match(host, q < 0 ? target : target.slice(0, q))?.target;
     const length = bodyLength(req);
     if (!d || length <= d.limits.maxRequestBodyBytes) return false;
+    lingerAfterResponse(res);
     sendError(res, 413, 'ERR_REQUEST_BODY_TOO_LARGE', `request body of ${length} bytes is over the ${d.limits.maxRequestBodyBytes}-byte limit`, randomUUID(), { connection: 'close' });
     return true;
   });
