@@ -15,6 +15,7 @@ import { IsolaError } from '../errors.js';
 import { OFFERED_INTERFACES } from '../sandbox/wasi-http/index.js';
 import { splitVersion, wasmKind, worldItems } from './detect.js';
 import { directHostCalls, stripDebugLog } from './glue.js';
+import { ensureGlueScript } from './glue-script.js';
 import { capMemory } from './memory-cap.js';
 
 /** Bumped whenever the cached layout or the transpile options change. */
@@ -35,6 +36,11 @@ export interface Artifact {
   dir: string;
   /** wasi-http: file URL of the jco glue; null for wagi. */
   glueUrl: string | null;
+  /**
+   * wasi-http: file URL of the glue as a classic script (./glue-script.ts), which sandboxes load
+   * with a V8 code cache; null for wagi, or when it could not be made (sandboxes import `glueUrl`).
+   */
+  glueScriptUrl: string | null;
   /** Core module files in `dir` (wagi: the module itself, as `main.wasm`). */
   coreFiles: string[];
 }
@@ -81,7 +87,7 @@ async function prepare(bytes: Uint8Array, digest: string, cacheDir: string, forc
   }
   const dir = join(cacheDir, digest);
   const cached = await readMeta(dir);
-  if (cached) return toArtifact(dir, cached);
+  if (cached) return withGlueScript(toArtifact(dir, cached));
 
   const meta = abi === 'wasi-http' ? await checkComponent(bytes, digest) : await checkCoreModule(bytes, digest);
   const tmp = join(cacheDir, `.tmp-${digest}-${process.pid}-${Date.now()}`);
@@ -105,7 +111,21 @@ async function prepare(bytes: Uint8Array, digest: string, cacheDir: string, forc
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
-  return toArtifact(dir, meta);
+  return withGlueScript(toArtifact(dir, meta));
+}
+
+/**
+ * Sets `glueScriptUrl`, writing the script form first if the folder has none (artifacts cached
+ * before it existed get it on their next use). A failure leaves it null: sandboxes then import the
+ * glue module, slower to start but equivalent.
+ */
+export async function withGlueScript(artifact: Artifact): Promise<Artifact> {
+  if (artifact.abi !== 'wasi-http') return artifact;
+  try {
+    return { ...artifact, glueScriptUrl: await ensureGlueScript(artifact.dir, GLUE_FILE) };
+  } catch {
+    return artifact;
+  }
 }
 
 async function readMeta(dir: string): Promise<Meta | null> {
@@ -129,6 +149,7 @@ function toArtifact(dir: string, meta: Meta): Artifact {
     imports: meta.imports,
     dir,
     glueUrl: meta.abi === 'wasi-http' ? pathToFileURL(join(dir, GLUE_FILE)).href : null,
+    glueScriptUrl: null,
     coreFiles: meta.coreFiles,
   };
 }

@@ -211,6 +211,7 @@ export class Deployments {
       name: fn.name,
       abi: artifact.abi,
       glueUrl: artifact.glueUrl,
+      glueScriptUrl: artifact.glueScriptUrl,
       modules,
       compile: () => compileArtifact(artifact, fn.limits.memoryBytes),
       env: fn.env,
