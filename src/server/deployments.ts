@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { FunctionConfig, LimitsConfig } from '../config/types.js';
 import { IsolaError } from '../errors.js';
 import { meteredArtifact } from '../artifacts/metered.js';
-import { checkArtifactMemory, compileArtifact, prepareArtifact, type Artifact } from '../artifacts/prepare.js';
+import { SMALL_CORE_BYTES, compileArtifact, compileCoreModules, prepareArtifact, readCoreModules, type Artifact } from '../artifacts/prepare.js';
 import { SandboxManager } from '../pool/manager.js';
 import { FunctionPool } from '../pool/pool.js';
 import type { Logger } from '../telemetry/log.js';
@@ -194,10 +194,16 @@ export class Deployments {
       }
     }
     let modules: Record<string, WebAssembly.Module> | null = null;
+    let compile = () => compileArtifact(artifact, fn.limits.memoryBytes);
     try {
-      // Pre-warmed functions compile now; the others only when their first sandbox is made.
+      // Pre-warmed functions compile now; the others only when their first sandbox is made (and
+      // drop the compiled code with their last sandbox), from bytes kept in memory when small.
       if (fn.pool.minWarm > 0) modules = await compileArtifact(artifact, fn.limits.memoryBytes);
-      else await checkArtifactMemory(artifact, fn.limits.memoryBytes);
+      else {
+        const core = await readCoreModules(artifact, fn.limits.memoryBytes);
+        // Preparation validated the modules (jco, or WebAssembly.compile for WAGI); capping keeps them valid.
+        if (Object.values(core).reduce((n, b) => n + b.byteLength, 0) <= SMALL_CORE_BYTES) compile = async () => compileCoreModules(core);
+      }
     } catch (err) {
       if (err instanceof IsolaError) throw new IsolaError(err.code, `${label.replace(/ \(.*\)$/, '')}: ${err.message}`, { status: err.status, user: err.user, hint: err.hint, cause: err });
       throw err;
@@ -213,7 +219,7 @@ export class Deployments {
       glueUrl: artifact.glueUrl,
       glueScriptUrl: artifact.glueScriptUrl,
       modules,
-      compile: () => compileArtifact(artifact, fn.limits.memoryBytes),
+      compile,
       env: fn.env,
       argv: fn.argv,
       files: fn.files,
