@@ -41,7 +41,7 @@ const errorOf = async (res: Response) => ((await res.json()) as { error: { code:
 
 describe('first request on a blank sandbox', () => {
   it('serves it, writes the glue code cache after it, and later sandboxes start from the cache', async () => {
-    await new Promise((r) => setTimeout(r, 500)); // let the blank sandboxes come up
+    await new Promise((r) => setTimeout(r, 1000)); // let the blank sandboxes come up
     const res = await fetch(`${isola.url}/a`);
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('hello from wat\n');
