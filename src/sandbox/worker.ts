@@ -200,4 +200,8 @@ port.on('message', (msg: ToSandbox) => {
   }).catch((err: unknown) => fail(err, 'ERR_SANDBOX_CRASHED'));
 });
 
+// A blank sandbox runs what every bind runs once before it is needed: a first run compiles and
+// warms code that a bind would otherwise pay for on the request's critical path.
+createWasiHttpHost({});
+
 post({ t: 'blank', memory: memoryInUse(), tid: currentTid() });
