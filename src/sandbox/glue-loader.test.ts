@@ -16,6 +16,7 @@ import { buildGuestBytes } from '../../test/guests/index.js';
 import { GLUE_SCRIPT_FILE, glueScriptSource } from '../artifacts/glue-script.js';
 import { compileArtifact, prepareArtifact, type Artifact } from '../artifacts/prepare.js';
 import { cacheFileOf } from './glue-loader.js';
+import { primeGlueCacheSoon } from './glue-prime.js';
 
 let dir: string;
 let artifact: Artifact;
@@ -122,6 +123,16 @@ describe('glue code cache', () => {
       expect(await loadAndInstantiate()).toMatchObject({ cache: 'rejected', saved: [true, false] });
       expect((await loadAndInstantiate(false)).cache).toBe('hit');
     }
+  });
+
+  it('is primed without a request (partial), upgraded by the first request, and not primed again', async () => {
+    rmSync(cacheFile, { force: true });
+    expect(await primeGlueCacheSoon(artifact.glueScriptUrl!, artifact.glueUrl!)).toBe(true);
+    expect(readFileSync(cacheFile).subarray(0, 8).toString()).toBe('ISOLAGC0');
+    expect(await loadAndInstantiate()).toMatchObject({ cache: 'partial', saved: [true, false] });
+    expect(readFileSync(cacheFile).subarray(0, 8).toString()).toBe('ISOLAGC1');
+    expect(await loadAndInstantiate()).toMatchObject({ cache: 'hit' });
+    expect(await primeGlueCacheSoon(artifact.glueScriptUrl!, artifact.glueUrl!)).toBe(false); // a cache exists
   });
 
   it('is named for the V8 version and architecture, so another Node never reads it', () => {

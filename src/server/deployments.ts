@@ -19,6 +19,7 @@ import { meteredArtifact } from '../artifacts/metered.js';
 import { SMALL_CORE_BYTES, compileArtifact, compileCoreModules, prepareArtifact, readCoreModules, type Artifact } from '../artifacts/prepare.js';
 import { SandboxManager } from '../pool/manager.js';
 import { FunctionPool } from '../pool/pool.js';
+import { primeGlueCacheSoon } from '../sandbox/glue-prime.js';
 import type { Logger } from '../telemetry/log.js';
 import type { FunctionMetrics, Metrics } from '../telemetry/metrics.js';
 import type { TailChannel, TailHub } from '../telemetry/tail.js';
@@ -209,6 +210,8 @@ export class Deployments {
       throw err;
     }
     this.log.debug({ function: fn.name, digest: artifact.digest, abi: artifact.abi, ms: Math.round(performance.now() - t0) }, 'artifact ready');
+    // A component that never ran gets a partial glue code cache before its first request (background).
+    if (artifact.glueScriptUrl && fn.pool.minWarm === 0) void primeGlueCacheSoon(artifact.glueScriptUrl, artifact.glueUrl!);
     // Under isola dev a function without `tenant` is its own tenant: fair shares and budgets keep
     // one function's load from stalling another's.
     const owner = tenant ?? fn.tenant ?? fn.name;
