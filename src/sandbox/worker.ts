@@ -201,7 +201,9 @@ port.on('message', (msg: ToSandbox) => {
 });
 
 // A blank sandbox runs what every bind runs once before it is needed: a first run compiles and
-// warms code that a bind would otherwise pay for on the request's critical path.
+// warms code that a bind would otherwise pay for on the request's critical path. `performance`
+// is a lazy global in a worker (its first use loads perf_hooks, ~1 ms); Exchange reads it.
 createWasiHttpHost({});
+performance.now();
 
 post({ t: 'blank', memory: memoryInUse(), tid: currentTid() });
