@@ -5,13 +5,15 @@
  * first request), and every guest failure still ends as it does on a warm sandbox.
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildComponentFile } from './guests/build.js';
 import { buildGuest } from './guests/index.js';
 import { guest, replyText } from './guests/wat.js';
-import { startIsola, until, writeConfig, type Isola } from './support/server.js';
+import { assembleWat } from '../scripts/build-wagi-examples.mjs';
+import { ROOT, startIsola, until, writeConfig, type Isola } from './support/server.js';
 
 let isola: Isola;
 let artifactsDir: string;
@@ -21,12 +23,15 @@ let helloDigest: string;
 beforeAll(async () => {
   const [hello, trap, loop, bomb] = await Promise.all(['hello', 'trap', 'loop', 'memory-bomb'].map((n) => buildGuest(n as 'hello')));
   helloDigest = createHash('sha256').update(readFileSync(hello!)).digest('hex');
+  const wagi = join(mkdtempSync(join(tmpdir(), 'isola-cold-')), 'hello.wasm');
+  await assembleWat(join(ROOT, 'examples/wagi-wat/hello.wat'), wagi);
   const lazy = { min_warm: 0 };
   const config = writeConfig([
     ...['a', 'b', 'c', 'd'].map((n) => ({ name: `hello-${n}`, wasm: hello!, routes: [`/${n}`], pool: lazy })),
     { name: 'trap', wasm: trap!, routes: ['/trap'], pool: lazy },
     { name: 'loop', wasm: loop!, routes: ['/loop'], pool: lazy, extra: 'metering = "fuel"', limits: { fuel: 5_000_000, cpu: '20s' } },
     { name: 'bomb', wasm: bomb!, routes: ['/bomb'], pool: lazy, limits: { memory: '8MiB' } },
+    { name: 'wagi', wasm: wagi, routes: ['/wagi'], pool: lazy },
   ]);
   appendFileSync(config, '\n[sandboxes]\nblank = 3\n');
   artifactsDir = join(dirname(config), 'data', 'artifacts');
@@ -91,6 +96,14 @@ describe('first request on a blank sandbox', () => {
     const res = await fetch(`${isola.url}/bomb`);
     expect(res.status).toBe(503);
     expect(await errorOf(res)).toMatchObject({ code: 'ERR_MEMORY_LIMIT', message: expect.stringMatching(/8388608 bytes/) });
+  });
+});
+
+describe('a WAGI module with min_warm = 0', () => {
+  it('is compiled from the bytes kept at deploy and answers', async () => {
+    const res = await fetch(`${isola.url}/wagi`);
+    expect(res.status).toBe(200);
+    expect((await res.text()).length).toBeGreaterThan(0);
   });
 });
 
