@@ -18,7 +18,7 @@ import type { FromSandbox, GuestOutcome, SandboxInit, ToSandbox, RequestHead } f
 import { GuestExit } from './wasi-http/cli.js';
 import { setMaxResponseBodyBytes } from './wasi-http/http.js';
 import { createWasiHttpHost, type WasiHttpHost } from './wasi-http/index.js';
-import { loadGlue, type Glue } from './glue-loader.js';
+import { loadGlue, warmGlueLoader, type Glue } from './glue-loader.js';
 import type { runWagiRequest as RunWagiRequest } from './wagi/handler.js';
 
 // jco's glue reads process.env.JCO_DEBUG on every host call; node's env object is an interceptor
@@ -202,8 +202,12 @@ port.on('message', (msg: ToSandbox) => {
 
 // A blank sandbox runs what every bind runs once before it is needed: a first run compiles and
 // warms code that a bind would otherwise pay for on the request's critical path. `performance`
-// is a lazy global in a worker (its first use loads perf_hooks, ~1 ms); Exchange reads it.
+// is a lazy global in a worker (its first use loads perf_hooks, ~1 ms); Exchange reads it. The
+// isolate's first Wasm instance and global (an empty module) set up what jco's instantiation uses.
 createWasiHttpHost({});
 performance.now();
+warmGlueLoader();
+new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00])), {});
+new WebAssembly.Global({ value: 'i32', mutable: true }, 0);
 
 post({ t: 'blank', memory: memoryInUse(), tid: currentTid() });
