@@ -23,3 +23,12 @@ export function buildBurnGuest(iterations) {
   });
   return buildComponentFile(`burn-${iterations}`, wat);
 }
+
+/**
+ * Builds the WAT hello answering `hello <n>\n`: the same guest as `hello` in distinct bytes, so
+ * each variant is its own artifact (for first requests to a component that never ran). Returns
+ * the cached component's path.
+ */
+export function buildHelloVariant(n) {
+  return buildComponentFile(`hello-variant-${n}`, guest((g) => replyText(g, 200, `hello ${n}\n`)));
+}

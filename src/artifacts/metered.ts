@@ -8,7 +8,7 @@ import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { IsolaError, type ErrorCode } from '../errors.js';
-import type { Artifact } from './prepare.js';
+import { withGlueScript, type Artifact } from './prepare.js';
 
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? '../../dist/artifacts/fuel-worker.js' : './fuel-worker.js', import.meta.url);
 
@@ -41,14 +41,15 @@ export function meteredArtifact(artifact: Artifact, cacheDir: string): Promise<A
 }
 
 async function prepareMetered(artifact: Artifact, dir: string, cacheDir: string): Promise<Artifact> {
-  const metered = (d: string): Artifact => ({
+  const metered = (d: string): Promise<Artifact> => withGlueScript({
     ...artifact,
     dir: d,
     glueUrl: artifact.glueUrl === null ? null : pathToFileURL(join(d, 'guest.mjs')).href,
+    glueScriptUrl: null,
   });
   try {
     await readFile(join(dir, 'meta.json'));
-    return metered(dir);
+    return await metered(dir);
   } catch {
     /* not cached yet */
   }

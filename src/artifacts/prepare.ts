@@ -15,10 +15,11 @@ import { IsolaError } from '../errors.js';
 import { OFFERED_INTERFACES } from '../sandbox/wasi-http/index.js';
 import { splitVersion, wasmKind, worldItems } from './detect.js';
 import { leanGlue } from './glue.js';
+import { ensureGlueScript } from './glue-script.js';
 import { capMemory } from './memory-cap.js';
 
 /** Bumped whenever the cached layout or the transpile options change. */
-const FORMAT = 4;
+const FORMAT = 5;
 const HANDLER = 'wasi:http/incoming-handler';
 const GLUE_FILE = 'guest.mjs';
 
@@ -35,6 +36,11 @@ export interface Artifact {
   dir: string;
   /** wasi-http: file URL of the jco glue; null for wagi. */
   glueUrl: string | null;
+  /**
+   * wasi-http: file URL of the glue as a classic script (./glue-script.ts), which sandboxes load
+   * with a V8 code cache; null for wagi, or when it could not be made (sandboxes import `glueUrl`).
+   */
+  glueScriptUrl: string | null;
   /** Core module files in `dir` (wagi: the module itself, as `main.wasm`). */
   coreFiles: string[];
 }
@@ -81,7 +87,7 @@ async function prepare(bytes: Uint8Array, digest: string, cacheDir: string, forc
   }
   const dir = join(cacheDir, digest);
   const cached = await readMeta(dir);
-  if (cached) return toArtifact(dir, cached);
+  if (cached) return withGlueScript(toArtifact(dir, cached));
 
   const meta = abi === 'wasi-http' ? await checkComponent(bytes, digest) : await checkCoreModule(bytes, digest);
   const tmp = join(cacheDir, `.tmp-${digest}-${process.pid}-${Date.now()}`);
@@ -105,7 +111,21 @@ async function prepare(bytes: Uint8Array, digest: string, cacheDir: string, forc
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
-  return toArtifact(dir, meta);
+  return withGlueScript(toArtifact(dir, meta));
+}
+
+/**
+ * Sets `glueScriptUrl`, writing the script form first if the folder has none (artifacts cached
+ * before it existed get it on their next use). A failure leaves it null: sandboxes then import the
+ * glue module, slower to start but equivalent.
+ */
+export async function withGlueScript(artifact: Artifact): Promise<Artifact> {
+  if (artifact.abi !== 'wasi-http') return artifact;
+  try {
+    return { ...artifact, glueScriptUrl: await ensureGlueScript(artifact.dir, GLUE_FILE) };
+  } catch {
+    return artifact;
+  }
 }
 
 async function readMeta(dir: string): Promise<Meta | null> {
@@ -129,6 +149,7 @@ function toArtifact(dir: string, meta: Meta): Artifact {
     imports: meta.imports,
     dir,
     glueUrl: meta.abi === 'wasi-http' ? pathToFileURL(join(dir, GLUE_FILE)).href : null,
+    glueScriptUrl: null,
     coreFiles: meta.coreFiles,
   };
 }
@@ -233,7 +254,47 @@ async function transpileComponent(bytes: Uint8Array): Promise<Record<string, Uin
  * Throws IsolaError ERR_WASM_INVALID (400) when a module's initial memory is over the cap.
  */
 export async function checkArtifactMemory(artifact: Artifact, memoryCapBytes: number): Promise<void> {
-  for (const f of artifact.coreFiles) capMemory(await readFile(join(artifact.dir, f)), memoryCapBytes);
+  await readCoreModules(artifact, memoryCapBytes);
+}
+
+/**
+ * Core modules totalling up to this many bytes are small: a function with `min_warm = 0` keeps
+ * their (capped) bytes in memory from deploy on and compiles them synchronously when its first
+ * sandbox is made (`compileCoreModules`), instead of reading and compiling them then. 1,000
+ * deployed functions hold at most 64 MiB of bytes this way, and far less for typical small
+ * components (the 7.5 KB WAT hello has 3.3 KB of core modules); a compiled module would hold
+ * ~23 KB of V8 metadata each even before any of its code is compiled.
+ */
+export const SMALL_CORE_BYTES = 64 * 1024;
+
+/**
+ * Reads every core module of the artifact with every defined memory capped at `memoryCapBytes`.
+ * @returns the capped bytes by core file name
+ * @throws IsolaError ERR_WASM_INVALID (400) when a module's initial memory is over the cap
+ */
+export async function readCoreModules(artifact: Artifact, memoryCapBytes: number): Promise<Record<string, Uint8Array>> {
+  const out: Record<string, Uint8Array> = {};
+  for (const f of artifact.coreFiles) out[f] = capMemory(await readFile(join(artifact.dir, f)), memoryCapBytes);
+  return out;
+}
+
+/**
+ * Compiles core modules synchronously on the calling thread (for small modules: V8 compiles their
+ * functions lazily, so this takes ~0.1 ms for a few KB and saves the file reads and the task hops
+ * of `compileArtifact` on a cold start).
+ * @param bytes capped module bytes by file name (from `readCoreModules`)
+ * @throws IsolaError ERR_WASM_INVALID (400) naming the file when a module does not compile
+ */
+export function compileCoreModules(bytes: Record<string, Uint8Array>): Record<string, WebAssembly.Module> {
+  const modules: Record<string, WebAssembly.Module> = {};
+  for (const [f, b] of Object.entries(bytes)) {
+    try {
+      modules[f] = new WebAssembly.Module(b as Uint8Array<ArrayBuffer>);
+    } catch (err) {
+      throw new IsolaError('ERR_WASM_INVALID', `core module ${f} does not compile: ${err instanceof Error ? err.message : String(err)}`, { status: 400, user: true, cause: err });
+    }
+  }
+  return modules;
 }
 
 /**

@@ -118,7 +118,9 @@ export class SandboxManager {
         void blank.terminate();
         throw err;
       } finally {
-        this.refillBlanks();
+        // Next turn: the thread start (~0.5–2 ms of this thread for `new Worker`) must not delay
+        // the request waiting for this sandbox, which is handed over in this turn's microtasks.
+        setImmediate(() => this.refillBlanks());
       }
       return { sandbox: blank, fromBlank: true };
     }

@@ -41,6 +41,8 @@ export interface GuestSettings {
   abi: GuestAbi;
   /** wasi-http: file URL of the jco glue (async instantiation mode). */
   glueUrl: string | null;
+  /** wasi-http: file URL of the same glue as a classic script, loaded with a V8 code cache (./glue-loader.ts); null: import `glueUrl`. */
+  glueScriptUrl: string | null;
   /** The function's name and configured environment variables (the only ones the guest sees). */
   name: string;
   env: Record<string, string>;

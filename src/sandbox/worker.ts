@@ -19,6 +19,7 @@ import type { FromSandbox, GuestOutcome, SandboxInit, ToSandbox, RequestHead } f
 import { GuestExit } from './wasi-http/cli.js';
 import { setMaxResponseBodyBytes } from './wasi-http/http.js';
 import { createWasiHttpHost, type WasiHttpHost } from './wasi-http/index.js';
+import { loadGlue, warmGlueLoader, type Glue } from './glue-loader.js';
 import type { runWagiRequest as RunWagiRequest } from './wagi/handler.js';
 
 // jco's glue reads process.env.JCO_DEBUG on every host call; node's env object is an interceptor
@@ -31,13 +32,6 @@ const post: Post = (msg: FromSandbox, transfer?: ArrayBuffer[]) => port.postMess
 interface Handler {
   handle(request: unknown, outparam: unknown): void;
 }
-type Glue = {
-  instantiate: (
-    get: (name: string) => WebAssembly.Module,
-    imports: unknown,
-    instantiateCore?: (m: WebAssembly.Module, imports: WebAssembly.Imports) => Promise<WebAssembly.Instance>,
-  ) => Promise<Record<string, unknown>>;
-};
 
 let init: SandboxInit | null = null;
 let runWagiRequest: typeof RunWagiRequest | null = null;
@@ -58,11 +52,21 @@ function cpuSinceLast(): number {
 let host: WasiHttpHost | null = null;
 let handler: Handler | null = null;
 let glue: Glue | null = null;
+/** Writes the glue's code cache; set until the first request of a glue loaded without a usable one. */
+let saveGlueCache: (() => void) | null = null;
 /** Linear memories of the current instance (for the memory report). */
 let memories: WebAssembly.Memory[] = [];
 /** The fuel counter every metered core module imports as `isola.fuel` (null when unmetered). */
 let fuel: WebAssembly.Global | null = null;
 
+/**
+ * Makes the sandbox's instance of its function: WAGI loads its host (instances are per request);
+ * wasi-http loads the glue once per thread (./glue-loader.ts: a script with a code cache, else
+ * an ES module import) and instantiates the component with the compiled core modules from `init`.
+ * Core modules are instantiated synchronously, so jco's instantiation completes without a
+ * microtask hop per module. Rejects with the error of a failed link, a trapping start function,
+ * or a component without a wasi:http/incoming-handler export.
+ */
 async function instantiate(): Promise<void> {
   const cfg = init!;
   if (cfg.fuelLimit !== null) {
@@ -75,6 +79,11 @@ async function instantiate(): Promise<void> {
     runWagiRequest = handler.runWagiRequest;
     return initWagi(); // each WAGI request gets a fresh instance (WAGI semantics)
   }
+  if (!glue && cfg.glueScriptUrl) {
+    const loaded = loadGlue(cfg.glueScriptUrl, cfg.glueUrl!);
+    if (loaded.cache !== 'hit') saveGlueCache = loaded.saveCache;
+    glue = loaded.glue;
+  }
   glue ??= (await import(cfg.glueUrl!)) as Glue;
   const found: WebAssembly.Memory[] = [];
   const exports = await glue.instantiate(
@@ -84,9 +93,9 @@ async function instantiate(): Promise<void> {
       return m;
     },
     host!.imports,
-    async (module, imports) => {
+    (module, imports) => {
       const all = fuel ? { ...(imports ?? {}), isola: { fuel } } : imports;
-      const instance = await WebAssembly.instantiate(module, all);
+      const instance = new WebAssembly.Instance(module, all);
       for (const v of Object.values(instance.exports)) if (v instanceof WebAssembly.Memory) found.push(v);
       return instance;
     },
@@ -181,7 +190,10 @@ port.on('message', (msg: ToSandbox) => {
       runWagiRequest!(init!, msg.head, post, cpuSinceLast);
       return;
     }
-    if (runWasiHttp(msg.head, msg.recycle)) {
+    const again = runWasiHttp(msg.head, msg.recycle);
+    if (saveGlueCache) setImmediate(saveGlueCache); // after the response went out; holds what this request compiled
+    saveGlueCache = null;
+    if (again) {
       handler = null;
       memories = [];
       await instantiate();
@@ -190,5 +202,15 @@ port.on('message', (msg: ToSandbox) => {
     }
   }).catch((err: unknown) => fail(err, 'ERR_SANDBOX_CRASHED'));
 });
+
+// A blank sandbox runs what every bind runs once before it is needed: a first run compiles and
+// warms code that a bind would otherwise pay for on the request's critical path. `performance`
+// is a lazy global in a worker (its first use loads perf_hooks, ~1 ms); Exchange reads it. The
+// isolate's first Wasm instance and global (an empty module) set up what jco's instantiation uses.
+createWasiHttpHost({});
+performance.now();
+warmGlueLoader();
+new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00])), {});
+new WebAssembly.Global({ value: 'i32', mutable: true }, 0);
 
 post({ t: 'blank', memory: memoryInUse(), tid: currentTid() });

@@ -16,9 +16,10 @@ import { join } from 'node:path';
 import type { FunctionConfig, LimitsConfig } from '../config/types.js';
 import { IsolaError } from '../errors.js';
 import { meteredArtifact } from '../artifacts/metered.js';
-import { checkArtifactMemory, compileArtifact, prepareArtifact, type Artifact } from '../artifacts/prepare.js';
+import { SMALL_CORE_BYTES, compileArtifact, compileCoreModules, prepareArtifact, readCoreModules, type Artifact } from '../artifacts/prepare.js';
 import { SandboxManager } from '../pool/manager.js';
 import { FunctionPool } from '../pool/pool.js';
+import { primeGlueCacheSoon } from '../sandbox/glue-prime.js';
 import type { Logger } from '../telemetry/log.js';
 import type { FunctionMetrics, Metrics } from '../telemetry/metrics.js';
 import type { TailChannel, TailHub } from '../telemetry/tail.js';
@@ -194,15 +195,23 @@ export class Deployments {
       }
     }
     let modules: Record<string, WebAssembly.Module> | null = null;
+    let compile = () => compileArtifact(artifact, fn.limits.memoryBytes);
     try {
-      // Pre-warmed functions compile now; the others only when their first sandbox is made.
+      // Pre-warmed functions compile now; the others only when their first sandbox is made (and
+      // drop the compiled code with their last sandbox), from bytes kept in memory when small.
       if (fn.pool.minWarm > 0) modules = await compileArtifact(artifact, fn.limits.memoryBytes);
-      else await checkArtifactMemory(artifact, fn.limits.memoryBytes);
+      else {
+        const core = await readCoreModules(artifact, fn.limits.memoryBytes);
+        // Preparation validated the modules (jco, or WebAssembly.compile for WAGI); capping keeps them valid.
+        if (Object.values(core).reduce((n, b) => n + b.byteLength, 0) <= SMALL_CORE_BYTES) compile = async () => compileCoreModules(core);
+      }
     } catch (err) {
       if (err instanceof IsolaError) throw new IsolaError(err.code, `${label.replace(/ \(.*\)$/, '')}: ${err.message}`, { status: err.status, user: err.user, hint: err.hint, cause: err });
       throw err;
     }
     this.log.debug({ function: fn.name, digest: artifact.digest, abi: artifact.abi, ms: Math.round(performance.now() - t0) }, 'artifact ready');
+    // A component that never ran gets a partial glue code cache before its first request (background).
+    if (artifact.glueScriptUrl && fn.pool.minWarm === 0) void primeGlueCacheSoon(artifact.glueScriptUrl, artifact.glueUrl!);
     // Under isola dev a function without `tenant` is its own tenant: fair shares and budgets keep
     // one function's load from stalling another's.
     const owner = tenant ?? fn.tenant ?? fn.name;
@@ -211,8 +220,9 @@ export class Deployments {
       name: fn.name,
       abi: artifact.abi,
       glueUrl: artifact.glueUrl,
+      glueScriptUrl: artifact.glueScriptUrl,
       modules,
-      compile: () => compileArtifact(artifact, fn.limits.memoryBytes),
+      compile,
       env: fn.env,
       argv: fn.argv,
       files: fn.files,

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { IsolaError } from '../errors.js';
+import { compileCoreModules } from './prepare.js';
+
+/** The smallest valid core module: the preamble and version, no sections. */
+const EMPTY_MODULE = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+
+describe('compileCoreModules', () => {
+  it('compiles every module synchronously, by file name', () => {
+    const modules = compileCoreModules({ 'a.wasm': EMPTY_MODULE, 'b.wasm': EMPTY_MODULE });
+    expect(Object.keys(modules)).toEqual(['a.wasm', 'b.wasm']);
+    expect(modules['a.wasm']).toBeInstanceOf(WebAssembly.Module);
+  });
+
+  it('names the module that does not compile (ERR_WASM_INVALID, 400)', () => {
+    const bad = new Uint8Array([...EMPTY_MODULE, 0x01, 0x05]); // a type section cut short
+    let err: unknown;
+    try {
+      compileCoreModules({ 'good.wasm': EMPTY_MODULE, 'guest.core2.wasm': bad });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(IsolaError);
+    expect(err).toMatchObject({ code: 'ERR_WASM_INVALID', status: 400, message: expect.stringMatching(/guest\.core2\.wasm does not compile/) });
+  });
+});
