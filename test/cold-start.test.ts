@@ -5,7 +5,7 @@
  * first request), and every guest failure still ends as it does on a warm sandbox.
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,7 +27,7 @@ beforeAll(async () => {
   await assembleWat(join(ROOT, 'examples/wagi-wat/hello.wat'), wagi);
   const lazy = { min_warm: 0 };
   const config = writeConfig([
-    ...['a', 'b', 'c', 'd'].map((n) => ({ name: `hello-${n}`, wasm: hello!, routes: [`/${n}`], pool: lazy })),
+    ...['a', 'b', 'c', 'd', 'e'].map((n) => ({ name: `hello-${n}`, wasm: hello!, routes: [`/${n}`], pool: lazy })),
     { name: 'trap', wasm: trap!, routes: ['/trap'], pool: lazy },
     { name: 'loop', wasm: loop!, routes: ['/loop'], pool: lazy, extra: 'metering = "fuel"', limits: { fuel: 5_000_000, cpu: '20s' } },
     { name: 'bomb', wasm: bomb!, routes: ['/bomb'], pool: lazy, limits: { memory: '8MiB' } },
@@ -76,6 +76,15 @@ describe('first request on a blank sandbox', () => {
     await until(() => readFileSync(file).length > 1000, 5000, 'a rewritten cache');
     const d = await fetch(`${isola.url}/d`);
     expect(d.status).toBe(200);
+  });
+
+  it('falls back to the glue module when the script form was damaged after the server checked it', async () => {
+    const script = join(artifactsDir, helloDigest, 'guest.script.1.js');
+    truncateSync(script, 5000);
+    await new Promise((r) => setTimeout(r, 300)); // a blank sandbox to take
+    const res = await fetch(`${isola.url}/e`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('hello from wat\n');
   });
 
   it('answers a trap with 500 ERR_GUEST_TRAP, and again on the recycled instance', async () => {

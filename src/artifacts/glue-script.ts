@@ -9,7 +9,8 @@
  * static imports and is strict, as a module is). Lines keep their numbers, so stack traces of
  * guest traps point at the same glue lines.
  */
-import { access, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -49,9 +50,28 @@ export function glueScriptSource(src: string, glueUrl: string): string | null {
   return `(function () { 'use strict'; ${PRELUDE} ${body}\nreturn { instantiate${hasUtil ? ', _util' : ''} };\n})`;
 }
 
+/** The last line of a script form: its body's length and sha256, so a damaged file is noticed. */
+const TRAILER = /\n\/\/# isola-glue-script bytes=(\d+) sha256=([0-9a-f]{64})\n$/;
+
+/** `body` with its verification trailer (see TRAILER). */
+function sealed(body: string): string {
+  const bytes = Buffer.byteLength(body);
+  return `${body}\n//# isola-glue-script bytes=${bytes} sha256=${createHash('sha256').update(body).digest('hex')}\n`;
+}
+
+/** true when `text` is a whole script form: trailer present, length and sha256 matching. */
+export function isSealedScript(text: string): boolean {
+  const m = TRAILER.exec(text);
+  if (!m) return false;
+  const body = text.slice(0, m.index);
+  return Buffer.byteLength(body) === Number(m[1]) && createHash('sha256').update(body).digest('hex') === m[2];
+}
+
 /**
- * Makes sure the artifact folder `dir` holds the script form of its glue `glueFile` (written once,
- * to a temporary file renamed into place, so readers never see half of it).
+ * Makes sure the artifact folder `dir` holds the script form of its glue `glueFile`: written to a
+ * temporary file, fsync'd and renamed into place, so readers never see half of it; an existing
+ * one that is truncated, empty or altered (its trailer's length and sha256 no longer match) is
+ * written again.
  * @returns the script's file URL, or null when the glue's shape does not allow one
  * @throws when the glue cannot be read or the folder cannot be written
  */
@@ -59,8 +79,7 @@ export async function ensureGlueScript(dir: string, glueFile: string): Promise<s
   const file = join(dir, GLUE_SCRIPT_FILE);
   const url = pathToFileURL(file).href;
   try {
-    await access(file);
-    return url;
+    if (isSealedScript(await readFile(file, 'utf8'))) return url;
   } catch {
     /* not written yet */
   }
@@ -69,7 +88,13 @@ export async function ensureGlueScript(dir: string, glueFile: string): Promise<s
   if (script === null) return null;
   const tmp = `${file}.${process.pid}-${Date.now()}.tmp`;
   try {
-    await writeFile(tmp, script);
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(sealed(script));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, file);
   } finally {
     await rm(tmp, { force: true });

@@ -13,7 +13,7 @@ import { Script } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildGuestBytes } from '../../test/guests/index.js';
-import { GLUE_SCRIPT_FILE, glueScriptSource } from '../artifacts/glue-script.js';
+import { GLUE_SCRIPT_FILE, glueScriptSource, isSealedScript } from '../artifacts/glue-script.js';
 import { compileArtifact, prepareArtifact, type Artifact } from '../artifacts/prepare.js';
 import { cacheFileOf } from './glue-loader.js';
 import { primeGlueCacheSoon } from './glue-prime.js';
@@ -75,7 +75,8 @@ describe('glue script form', () => {
     expect(artifact.glueScriptUrl).toMatch(new RegExp(`/${GLUE_SCRIPT_FILE.replaceAll('.', '\\.')}$`));
     const glue = readFileSync(fileURLToPath(artifact.glueUrl!), 'utf8');
     const script = readFileSync(fileURLToPath(artifact.glueScriptUrl!), 'utf8');
-    expect(script.split('\n').length).toBe(glue.split('\n').length + 2); // the wrapper's return and closing lines
+    expect(script.split('\n').length).toBe(glue.split('\n').length + 4); // the wrapper's return and closing lines, the seal line
+    expect(isSealedScript(script)).toBe(true);
     expect(script).not.toContain('import.meta');
     expect(script).not.toMatch(/^export /m);
   });

@@ -80,9 +80,15 @@ async function instantiate(): Promise<void> {
     return initWagi(); // each WAGI request gets a fresh instance (WAGI semantics)
   }
   if (!glue && cfg.glueScriptUrl) {
-    const loaded = loadGlue(cfg.glueScriptUrl, cfg.glueUrl!);
-    if (loaded.cache !== 'hit') saveGlueCache = loaded.saveCache;
-    glue = loaded.glue;
+    try {
+      const loaded = loadGlue(cfg.glueScriptUrl, cfg.glueUrl!);
+      if (loaded.cache !== 'hit') saveGlueCache = loaded.saveCache;
+      glue = loaded.glue;
+    } catch {
+      // A damaged script form (the server checks it at start; this covers a change since):
+      // the glue module itself is the source of truth.
+      glue = null;
+    }
   }
   glue ??= (await import(cfg.glueUrl!)) as Glue;
   const found: WebAssembly.Memory[] = [];
