@@ -212,6 +212,12 @@ describe('the CLI', () => {
     expect(badEnv.stderr).toMatch(/error\[ERR_USAGE\]: --env NOEQUALS: write KEY=VALUE/);
     const badWarm = cli(['deploy', `${dir}/b.wasm`, '-n', 'site', '--min-warm', 'two'], carol);
     expect(badWarm.stderr).toMatch(/error\[ERR_USAGE\]: --min-warm two: give a whole number/);
+    // …as the server would check them (config syntax and units).
+    for (const flags of [['--route', 'noslash'], ['--timeout', '5parsecs'], ['--min-warm', '3', '--max-instances', '2'], ['--env', '1A=v']]) {
+      const bad = cli(['deploy', `${dir}/b.wasm`, '-n', 'site', ...flags], carol);
+      expect(bad.status, flags.join(' ')).toBe(1);
+      expect(bad.stderr, flags.join(' ')).toMatch(/error\[ERR_USAGE\]: nothing was uploaded: /);
+    }
     expect(cli(['versions', 'site'], carol).stdout).not.toMatch(/^\s*\*?\s*2\s/m);
     // …and a deploy the server refuses says the upload was kept but not deployed.
     const tooMany = cli(['deploy', `${dir}/b.wasm`, '-n', 'site', '--max-instances', '1000'], carol);

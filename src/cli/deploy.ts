@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { IsolaError } from '../errors.js';
 import { AdminClient, CLIENT_OPTIONS, functionPath, humanBytes, output, type ClientOptions } from './client.js';
+import { checkDeployBody } from '../server/admin-settings.js';
 import { defineCommand } from './command.js';
 
 interface DeployOptions extends ClientOptions {
@@ -90,9 +91,16 @@ export function registerDeploy(program: Command): void {
       } catch (err) {
         throw new IsolaError('ERR_USAGE', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { user: true, hint: 'give the path of a built .wasm file' });
       }
-      // Everything the deploy step takes is checked before the upload, so a typo in a flag does
-      // not leave a new version behind.
+      // The flags are checked as the server will check them (config syntax and units) before the
+      // upload, so a typo does not leave a new version behind; only the tenant's limits (and
+      // routes another tenant holds) are left for the server to refuse.
       const settings = deploySettings(opts);
+      try {
+        checkDeployBody(settings);
+      } catch (err) {
+        const e = err as IsolaError;
+        throw new IsolaError('ERR_USAGE', `nothing was uploaded: ${e.message}`, { user: true, hint: e.hint, cause: err });
+      }
       const client = new AdminClient(opts);
       const tenant = await client.tenant(opts);
       const query = new URLSearchParams();
@@ -112,7 +120,8 @@ export function registerDeploy(program: Command): void {
         // tenant's): the version is stored, the live deployment unchanged. Say so.
         if (err instanceof IsolaError) {
           throw new IsolaError(err.code, `version ${v.version} of ${opts.name} was uploaded but not deployed: ${err.message}`, {
-            status: err.status, user: err.user, hint: err.hint ?? `fix the flags, then deploy it again (the upload is kept as version ${v.version})`, cause: err,
+            status: err.status, user: err.user, cause: err,
+            hint: `${err.hint ? `${err.hint}; then ` : ''}run isola deploy again (a new version), or deploy version ${v.version} as it is with POST ${functionPath(tenant, opts.name)}/deployments {"version": ${v.version}, …} (docs/admin-api.md)`,
           });
         }
         throw err;

@@ -61,6 +61,18 @@ function parseFunctionTable(table: Record<string, unknown>): FunctionConfig {
   return config.functions[0]!;
 }
 
+/**
+ * Checks a deploy body's `routes`, `env`, `argv`, `limits`, `pool` and `metering` the way the
+ * server will (config syntax, units, pool.min_warm ≤ pool.max_instances), with no store: the
+ * tenant's own limits are the server's to check. `isola deploy` calls it before uploading.
+ * @throws IsolaError ERR_BAD_REQUEST listing every problem
+ */
+export function checkDeployBody(body: Record<string, unknown>): void {
+  const table: Record<string, unknown> = {};
+  for (const key of ['routes', 'env', 'argv', 'limits', 'pool', 'metering'] as const) if (body[key] !== undefined) table[key] = body[key];
+  parseFunctionTable(table);
+}
+
 let defaults: FunctionConfig | null = null;
 /** The limits and pool a function gets when nothing is said (from the config schema's defaults). */
 export function defaultFunction(): FunctionConfig {
