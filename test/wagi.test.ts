@@ -100,7 +100,11 @@ describe('CGI response rules (RFC 3875 §6)', () => {
   it('answers 500 ERR_GUEST_TRAP for a trap before any output, and aborts a trap after the head', async () => {
     const res = await fetch(url('/trap'));
     expect(res.status).toBe(500);
-    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('ERR_GUEST_TRAP');
+    const { error } = (await res.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('ERR_GUEST_TRAP');
+    // One clean line: no engine wrapper (JsValue(…)), no doubled error name, no host paths.
+    expect(error.message).toMatch(/^The guest trapped: RuntimeError: [a-z]/);
+    expect(error.message).not.toMatch(/JsValue|RuntimeError: RuntimeError|\//);
     const after = await rawRequest(isola.port, 'GET /cgi/?trap-after HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 5000 });
     expect(after.status).toBe(200);
     expect(after.complete).toBe(false);

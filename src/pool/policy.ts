@@ -54,7 +54,8 @@ export function computeCap(cores: number): number {
  * grow freely until requests show otherwise).
  */
 export function blockingShare(share: number, blockedMs: number): number {
-  return share + ((blockedMs >= BLOCKED_MS ? 1 : 0) - share) / 64;
+  const next = share + ((blockedMs >= BLOCKED_MS ? 1 : 0) - share) / 64;
+  return next < 1e-6 ? 0 : next; // no denormal tail (the gauge would print 1.6e-322)
 }
 /** A request that waited this long in host calls, in total, counts as blocking (ms). */
 export const BLOCKED_MS = 0.5;

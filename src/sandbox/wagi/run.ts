@@ -124,7 +124,7 @@ export function runWagi(module: WebAssembly.Module, opts: WagiRunOptions): { exi
     } catch (err) {
       if (state.hostError !== undefined) throw state.hostError;
       // One line only: @wasmer/wasi's message can carry a JS stack with host paths, which clients must not see.
-      const message = (err as Error).message.replace(/^Error while running start function: /, '').split('\n')[0]!.replace(/\s+at .*$/, '').replace(/^JsValue\((.*?)\)?$/, '$1').slice(0, 300);
+      const message = (err as Error).message.replace(/^Error while running start function: /, '').split('\n')[0]!.replace(/\s+at .*$/, '').replace(/JsValue\((.*?)\)?$/, '$1').replace(/^(\w*Error: )\1/, '$1').slice(0, 300);
       // A trap with memory at its cap: the guest's allocation failed (e.g. malloc → abort).
       if (state.memory && state.memory.buffer.byteLength + 65536 > opts.memoryMaxBytes) {
         throw new IsolaError('ERR_MEMORY_LIMIT', `memory limit of ${opts.memoryMaxBytes} bytes reached (the guest trapped: ${message})`, { status: 503, user: true, cause: err });
