@@ -24,3 +24,29 @@ describe('compileCoreModules', () => {
     expect(err).toMatchObject({ code: 'ERR_WASM_INVALID', status: 400, message: expect.stringMatching(/guest\.core2\.wasm does not compile/) });
   });
 });
+
+describe('the artifact cache', () => {
+  it('makes an artifact again when its meta.json is truncated or its folder is half there', async () => {
+    const { mkdtempSync, readFileSync, rmSync, truncateSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { buildGuestBytes } = await import('../../test/guests/index.js');
+    const { prepareArtifact } = await import('./prepare.js');
+    const dir = mkdtempSync(join(tmpdir(), 'isola-prepare-'));
+    try {
+      const bytes = await buildGuestBytes('hello');
+      const first = await prepareArtifact(bytes, dir);
+      const meta = join(first.dir, 'meta.json');
+      const good = readFileSync(meta, 'utf8');
+      truncateSync(meta, 20);
+      const again = await prepareArtifact(bytes, dir);
+      expect(again.digest).toBe(first.digest);
+      expect(readFileSync(meta, 'utf8')).toBe(good);
+      rmSync(meta);
+      await prepareArtifact(bytes, dir);
+      expect(readFileSync(meta, 'utf8')).toBe(good);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});

@@ -128,17 +128,31 @@ export async function withGlueScript(artifact: Artifact): Promise<Artifact> {
   }
 }
 
+/**
+ * The cached artifact's meta.json, or null when there is none to use: absent, from another
+ * FORMAT, or unreadable (e.g. truncated by a crash: the cache is not fsync'd, it can always be
+ * made again from the module). A folder that is there but not usable is removed, so it can be.
+ */
 async function readMeta(dir: string): Promise<Meta | null> {
+  let text: string;
   try {
-    const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as Meta;
-    if (meta.format !== FORMAT) {
-      await rm(dir, { recursive: true, force: true });
-      return null;
-    }
-    return meta;
+    text = await readFile(join(dir, 'meta.json'), 'utf8');
   } catch {
+    // No folder (nothing to do), or a folder without a readable meta.json: never a whole copy.
+    await rm(dir, { recursive: true, force: true });
     return null;
   }
+  let meta: Meta | null = null;
+  try {
+    meta = JSON.parse(text) as Meta;
+  } catch {
+    meta = null;
+  }
+  if (meta === null || typeof meta !== 'object' || meta.format !== FORMAT) {
+    await rm(dir, { recursive: true, force: true });
+    return null;
+  }
+  return meta;
 }
 
 function toArtifact(dir: string, meta: Meta): Artifact {
