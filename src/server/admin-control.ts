@@ -25,7 +25,7 @@ import type {
 import type { GuestAbi } from '../config/types.js';
 import type { Logger } from '../telemetry/log.js';
 import { completeSettings, deploySettings } from './admin-settings.js';
-import type { Deployment, Deployments } from './deployments.js';
+import type { Deployment, Deployments, StageOptions } from './deployments.js';
 
 export interface ControlPlaneOptions {
   store: MetadataStore;
@@ -246,7 +246,7 @@ export class ControlPlane {
     tenant: string, fn: string, version: VersionRecord, routes: string[], settings: DeploymentSettings,
     kind: 'deploy' | 'rollback', restores: number | null, actor: Actor, expectLive?: number,
   ): Promise<DeploymentRecord> {
-    const staged = await this.stage(tenant, fn, version, routes, settings);
+    const staged = await this.stage(tenant, fn, version, routes, settings, { primeFirst: true });
     try {
       return await this.exclusive(async () => {
         if (expectLive !== undefined && (await this.o.store.liveDeployment(tenant, fn))?.id !== expectLive) throw new Moved();
@@ -262,11 +262,11 @@ export class ControlPlane {
   }
 
   /** Prepares and warms a version with settings, without routing to it. */
-  private async stage(tenant: string, fn: string, version: VersionRecord, routes: string[], settings: DeploymentSettings): Promise<Deployment> {
+  private async stage(tenant: string, fn: string, version: VersionRecord, routes: string[], settings: DeploymentSettings, options: StageOptions = {}): Promise<Deployment> {
     const wasm = await this.o.artifacts.localPath(version.digest);
     const config = { name: fn, tenant, wasm, build: null, abi: version.abi, metering: settings.metering ?? 'none', routes, env: settings.env, argv: settings.argv, files: {}, limits: settings.limits, pool: settings.pool };
     try {
-      return await this.o.deployments.stage(config, deploymentKey(tenant, fn), tenant, `function "${fn}" version ${version.version}`, version.version);
+      return await this.o.deployments.stage(config, deploymentKey(tenant, fn), tenant, `function "${fn}" version ${version.version}`, version.version, options);
     } catch (err) {
       throw memoryError(err, 'limits.memory');
     }

@@ -25,6 +25,11 @@ import type { FunctionMetrics, Metrics } from '../telemetry/metrics.js';
 import type { TailChannel, TailHub } from '../telemetry/tail.js';
 import { RouteTable, parseRoute, type RoutePattern } from './routes.js';
 
+/** How a version is staged (see Deployments.stage). */
+export interface StageOptions {
+  primeFirst?: boolean;
+}
+
 /** Largest guest stdout+stderr kept per request, bytes. */
 export const MAX_LOG_BYTES_PER_REQUEST = 64 * 1024;
 
@@ -99,10 +104,12 @@ export class Deployments {
    * @param key the deployment's identity (see the module docstring); `tenant` is recorded on it.
    * @param label how error messages name it (default `function "<name>" (<wasm path>)`).
    * @param version the version number for logs (default: one more than the live one's, or 1).
+   * @param options.primeFirst a min_warm = 0 component's glue code cache is primed before this
+   *   resolves (a deploy over the admin API), not in the background (restores, `isola dev`).
    * @throws IsolaError as `apply` does; nothing is left running when it throws.
    */
-  async stage(fn: FunctionConfig, key: string, tenant: string | null, label?: string, version?: number): Promise<Deployment> {
-    const d = await this.prepare(fn, key, tenant, label, version ?? this.nextVersion(key));
+  async stage(fn: FunctionConfig, key: string, tenant: string | null, label?: string, version?: number, options: StageOptions = {}): Promise<Deployment> {
+    const d = await this.prepare(fn, key, tenant, label, version ?? this.nextVersion(key), options);
     try {
       await d.pool.warm();
     } catch (err) {
@@ -162,7 +169,7 @@ export class Deployments {
     this.table = table;
   }
 
-  private async prepare(fn: FunctionConfig, key: string, tenant: string | null, label = `function "${fn.name}" (${fn.wasm})`, version = 1): Promise<Deployment> {
+  private async prepare(fn: FunctionConfig, key: string, tenant: string | null, label = `function "${fn.name}" (${fn.wasm})`, version = 1, options: StageOptions = {}): Promise<Deployment> {
     let bytes: Uint8Array;
     try {
       bytes = await readFile(fn.wasm);
@@ -211,7 +218,12 @@ export class Deployments {
     }
     this.log.debug({ function: fn.name, digest: artifact.digest, abi: artifact.abi, ms: Math.round(performance.now() - t0) }, 'artifact ready');
     // A component that never ran gets a partial glue code cache before its first request (background).
-    if (artifact.glueScriptUrl && fn.pool.minWarm === 0) void primeGlueCacheSoon(artifact.glueScriptUrl, artifact.glueUrl!);
+    // Before a deploy's answer when asked (`primeFirst`): the priming thread's start-up would
+    // otherwise share the CPU with the first request, which typically follows the answer at once.
+    if (artifact.glueScriptUrl && fn.pool.minWarm === 0) {
+      const primed = primeGlueCacheSoon(artifact.glueScriptUrl, artifact.glueUrl!);
+      if (options.primeFirst) await primed;
+    }
     // Under isola dev a function without `tenant` is its own tenant: fair shares and budgets keep
     // one function's load from stalling another's.
     const owner = tenant ?? fn.tenant ?? fn.name;
