@@ -4,7 +4,7 @@
 //
 //   npm run bench                 full run (~12 min): 10 s runs, 3 rounds, 1 GiB streaming
 //   npm run bench -- --quick      short run (~4 min): 3 s runs, 3 rounds, 256 MiB streaming
-//   options: --only hello,cold,stream,noisy,density,fuel  --seconds N  --rounds N  --connections N  --no-pin
+//   options: --only hello,cold,deploy,stream,noisy,density,fuel  --seconds N  --rounds N  --connections N  --no-pin
 //            --isola head|dist|<rev> (default head: the committed HEAD built apart from the working tree)
 //            --report FILE (re-render a saved latest.json, run nothing)
 //
@@ -26,6 +26,7 @@ import { runStreaming } from './scenarios/streaming.mjs';
 import { runMetering } from './scenarios/metering.mjs';
 import { runNoisy } from './scenarios/noisy.mjs';
 import { runDensity } from './scenarios/density.mjs';
+import { runDeploy } from './scenarios/deploy.mjs';
 
 function parseArgs(argv) {
   const o = { quick: false, only: null, pin: true, isola: 'head' };
@@ -133,8 +134,19 @@ function coldTable(c) {
     f('first request, never-used JS hello, min_warm = 0, no blank sandbox', c.firstJs),
     f('first request, never-used JS hello, min_warm = 0, blank sandbox ready', c.firstJsBlank),
     r('warm request, same connection (reference)', c.firstWat.warm),
-    ['deploy → first response', 'not measured yet (the deploy API exists: isola serve + isola deploy)'],
+    ['deploy → first response', 'see "Deploy → first response" (`--only deploy`)'],
     ['instance creation alone, small / JS component', 'not measured yet (pool start events carry ms: isola_sandbox_start_duration_seconds)'],
+  ]);
+}
+
+function deployTable(d) {
+  const f = (x) => `p50 ${fmtMs(x.firstPct.p50)} / p99 ${fmtMs(x.firstPct.p99)} (n = ${d.n}; min ${fmtMs(x.first.min)})`;
+  return mdTable(['what', 'time'], [
+    ['first response right after the deploy\'s 201, default pool (min_warm = 1: the deploy bound a sandbox)', f(d.minWarmDefault)],
+    ['first response right after the deploy\'s 201, min_warm = 0 (the request takes a blank sandbox)', f(d.minWarm0)],
+    ['upload (POST …/versions: validate, store, transpile), default pool', fmtRange(d.minWarmDefault.upload, fmtMs)],
+    ['deploy (POST …/deployments: prime the code cache, warm min_warm, commit), default pool', fmtRange(d.minWarmDefault.deploy, fmtMs)],
+    ['deploy, min_warm = 0', fmtRange(d.minWarm0.deploy, fmtMs)],
   ]);
 }
 
@@ -195,6 +207,7 @@ function render(res, o, info, started) {
   ];
   if (res.hello) md.push('### Hello: throughput and latency', '', helloTable(res.hello), '');
   if (res.cold) md.push('### Cold start', '', coldTable(res.cold), '');
+  if (res.deploy) md.push(`### Deploy → first response (isola serve, admin API, load ${res.deploy.load1})`, '', deployTable(res.deploy), '');
   if (res.stream) md.push('### Body streaming (POST echoed back)', '', streamTable(res.stream), '');
   if (res.fuel?.status === 'ok') {
     md.push('### Fuel metering overhead (bench/fuel.mjs, CPU-bound C, best of ' + res.fuel.runs + ' fresh instances)', '', mdTable(['program', 'plain ms', 'fuel ms', '× wall', '× thread CPU'], [
@@ -271,6 +284,14 @@ async function main() {
   if (want('cold')) {
     log('scenario: cold start');
     res.cold = await runColdStart(artifacts, { quick: o.quick, serverCpus, log });
+  }
+  if (want('deploy')) {
+    log('scenario: deploy → first response (isola serve, admin API)');
+    try {
+      res.deploy = await runDeploy(artifacts, { quick: o.quick, serverCpus, log });
+    } catch (e) {
+      log(`  deploy failed: ${e.message.split('\n')[0]}`);
+    }
   }
   if (want('stream')) {
     log('scenario: body streaming');

@@ -1,0 +1,100 @@
+// Scenario: deploy → first response (issue 5: "first request to a just-deployed small component").
+// `isola serve` with an empty data_dir; a tenant uploads and deploys distinct small WAT components
+// (each its own artifact: transpiled, code cache primed) through the admin API, one at a time, and
+// sends each one request on an already-open keep-alive connection right after the deploy's 201.
+// Two pool settings: the default (min_warm = 1: the deploy binds a sandbox before it answers) and
+// min_warm = 0 (nothing is bound until the first request, which takes a blank sandbox).
+import http from 'node:http';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loadAvg, startProcess } from '../lib/proc.mjs';
+import { BUILD, at } from '../lib/setup.mjs';
+import * as setup from '../lib/setup.mjs';
+import { summary } from '../lib/stats.mjs';
+
+const OPERATOR = 'bench-operator-token-0123456789abcdef';
+
+/** One request: { status, us, body }. */
+function send(url, { method = 'GET', headers = {}, body, agent } = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const req = http.request(url, { method, headers, agent }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, us: Number(process.hrtime.bigint() - t0) / 1000, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function pct(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+export async function runDeploy(a, { quick, serverCpus, log }) {
+  const n = quick ? 8 : 16;
+  const load1 = loadAvg()[0];
+  const variants = await Promise.all(Array.from({ length: 2 * n }, (_, i) => a.guests.buildHelloVariant(200 + i)));
+  const { readFileSync } = await import('node:fs');
+  const dataDir = path.join(BUILD, 'deploy-data');
+  rmSync(dataDir, { recursive: true, force: true });
+  mkdirSync(dataDir, { recursive: true });
+  const config = path.join(BUILD, 'deploy.toml');
+  writeFileSync(config, '[server]\nhost = "127.0.0.1"\n');
+  const proc = startProcess(process.execPath, [at('bench/lib/sut-launch.mjs')], {
+    cpus: serverCpus,
+    env: {
+      ISOLA_LOG_LEVEL: 'warn',
+      ISOLA_OPERATOR_TOKEN: OPERATOR,
+      BENCH_SUT_CLI: setup.ISOLA_CLI,
+      BENCH_SUT_ARGS: JSON.stringify(['serve', '--config', config, '--port', '0', '--admin-port', '0', '--data-dir', dataDir]),
+    },
+  });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const out = { load1, n };
+  try {
+    const edge = (await proc.waitForStdout(/listening on (http:\/\/\S+)/, 120_000))[1];
+    const admin = (await proc.waitForStdout(/admin on (http:\/\/\S+)/, 120_000))[1];
+    const port = new URL(edge).port;
+    const op = { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' };
+    const created = await send(`${admin}/v1/tenants`, { method: 'POST', headers: op, body: JSON.stringify({ name: 'bench' }) });
+    if (created.status !== 201) throw new Error(`create tenant: ${created.status} ${created.body}`);
+    const auth = { authorization: `Bearer ${JSON.parse(created.body).token}` };
+    await sleep(500); // the blank sandboxes come up
+    let k = 0;
+    for (const [label, pool] of [['default pool (min_warm = 1)', undefined], ['min_warm = 0', { min_warm: 0 }]]) {
+      const upload = [];
+      const deploy = [];
+      const first = [];
+      for (let i = 0; i < n; i++, k++) {
+        const fn = `f${k}`;
+        const up = await send(`${admin}/v1/tenants/bench/functions/${fn}/versions`, {
+          method: 'POST', headers: { ...auth, 'content-type': 'application/wasm' }, body: readFileSync(variants[k]),
+        });
+        if (up.status !== 201) throw new Error(`upload ${fn}: ${up.status} ${up.body}`);
+        const dep = await send(`${admin}/v1/tenants/bench/functions/${fn}/deployments`, {
+          method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ routes: [`/${fn}`], ...(pool ? { pool } : {}) }),
+        });
+        if (dep.status !== 201) throw new Error(`deploy ${fn}: ${dep.status} ${dep.body}`);
+        const r = await send(`${edge}/${fn}`, { headers: { host: `bench.localhost:${port}` }, agent });
+        if (r.status !== 200) throw new Error(`first request to ${fn}: ${r.status} ${r.body}`);
+        upload.push(up.us);
+        deploy.push(dep.us);
+        first.push(r.us);
+        await sleep(150); // the blank sandbox taken is replaced
+      }
+      const p = pct(first);
+      log(`  deploy (${label}): upload p50 ${(pct(upload).p50 / 1000).toFixed(1)} ms, deploy p50 ${(pct(deploy).p50 / 1000).toFixed(1)} ms, first response p50 ${(p.p50 / 1000).toFixed(2)} / p99 ${(p.p99 / 1000).toFixed(2)} ms`);
+      out[pool ? 'minWarm0' : 'minWarmDefault'] = { upload: summary(upload), deploy: summary(deploy), first: summary(first), firstPct: p };
+    }
+  } finally {
+    agent.destroy();
+    await proc.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  return out;
+}
