@@ -104,8 +104,9 @@ export class Deployments {
    * @param key the deployment's identity (see the module docstring); `tenant` is recorded on it.
    * @param label how error messages name it (default `function "<name>" (<wasm path>)`).
    * @param version the version number for logs (default: one more than the live one's, or 1).
-   * @param options.primeFirst a min_warm = 0 component's glue code cache is primed before this
-   *   resolves (a deploy over the admin API), not in the background (restores, `isola dev`).
+   * @param options.primeFirst the component's glue code cache is primed before this resolves
+   *   and before its min_warm sandboxes load the glue (a deploy over the admin API); otherwise
+   *   only min_warm = 0 components are primed, in the background (restores, `isola dev`).
    * @throws IsolaError as `apply` does; nothing is left running when it throws.
    */
   async stage(fn: FunctionConfig, key: string, tenant: string | null, label?: string, version?: number, options: StageOptions = {}): Promise<Deployment> {
@@ -220,7 +221,8 @@ export class Deployments {
     // A component that never ran gets a partial glue code cache before its first request (background).
     // Before a deploy's answer when asked (`primeFirst`): the priming thread's start-up would
     // otherwise share the CPU with the first request, which typically follows the answer at once.
-    if (artifact.glueScriptUrl && fn.pool.minWarm === 0) {
+    // With `primeFirst` every component is primed, before its min_warm sandboxes load the glue.
+    if (artifact.glueScriptUrl && (fn.pool.minWarm === 0 || options.primeFirst)) {
       const primed = primeGlueCacheSoon(artifact.glueScriptUrl, artifact.glueUrl!);
       if (options.primeFirst) await primed;
     }
