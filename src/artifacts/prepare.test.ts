@@ -26,7 +26,7 @@ describe('compileCoreModules', () => {
 });
 
 describe('the artifact cache', () => {
-  it('makes an artifact again when its meta.json is truncated or its folder is half there', async () => {
+  it('makes an artifact again when its meta.json or a core module is truncated, or its folder is half there', async () => {
     const { mkdtempSync, readFileSync, rmSync, truncateSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
@@ -45,6 +45,12 @@ describe('the artifact cache', () => {
       rmSync(meta);
       await prepareArtifact(bytes, dir);
       expect(readFileSync(meta, 'utf8')).toBe(good);
+      // A core module cut short (a crash while the cache was written, a full disk) is noticed too.
+      const core = join(first.dir, JSON.parse(good).coreFiles[0]);
+      const whole = readFileSync(core);
+      truncateSync(core, 100);
+      await prepareArtifact(bytes, dir);
+      expect(readFileSync(core)).toEqual(whole);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

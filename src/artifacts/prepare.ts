@@ -6,7 +6,7 @@
  * place so a crash never leaves half an artifact visible.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fork } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -19,7 +19,7 @@ import { ensureGlueScript } from './glue-script.js';
 import { capMemory } from './memory-cap.js';
 
 /** Bumped whenever the cached layout or the transpile options change. */
-const FORMAT = 5;
+const FORMAT = 6;
 const HANDLER = 'wasi:http/incoming-handler';
 const GLUE_FILE = 'guest.mjs';
 
@@ -52,6 +52,8 @@ interface Meta {
   size: number;
   imports: string[];
   coreFiles: string[];
+  /** Byte size of every file written (core modules, glue): a truncated file is noticed on load. */
+  sizes?: Record<string, number>;
 }
 
 const inflight = new Map<string, Promise<Artifact>>();
@@ -101,6 +103,8 @@ async function prepare(bytes: Uint8Array, digest: string, cacheDir: string, forc
       await writeFile(join(tmp, 'main.wasm'), bytes);
       meta.coreFiles = ['main.wasm'];
     }
+    meta.sizes = {};
+    for (const name of await readdir(tmp)) meta.sizes[name] = (await stat(join(tmp, name))).size;
     await writeFile(join(tmp, 'meta.json'), JSON.stringify(meta));
     try {
       await rename(tmp, dir);
@@ -148,11 +152,22 @@ async function readMeta(dir: string): Promise<Meta | null> {
   } catch {
     meta = null;
   }
-  if (meta === null || typeof meta !== 'object' || meta.format !== FORMAT) {
+  if (meta === null || typeof meta !== 'object' || meta.format !== FORMAT || !(await sizesMatch(dir, meta))) {
     await rm(dir, { recursive: true, force: true });
     return null;
   }
   return meta;
+}
+
+/** true when every file meta.json lists has the size it was written with (none missing or cut short). */
+async function sizesMatch(dir: string, meta: Meta): Promise<boolean> {
+  if (!meta.sizes) return false;
+  try {
+    for (const [name, size] of Object.entries(meta.sizes)) if ((await stat(join(dir, name))).size !== size) return false;
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function toArtifact(dir: string, meta: Meta): Artifact {
