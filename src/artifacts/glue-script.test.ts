@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
@@ -35,6 +35,20 @@ describe('ensureGlueScript', () => {
     const good = readFileSync(file, 'utf8');
     damage(file);
     expect(isSealedScript(readFileSync(file, 'utf8'))).toBe(false);
+    await ensureGlueScript(dir, 'guest.mjs');
+    expect(readFileSync(file, 'utf8')).toBe(good);
+  });
+
+  it('still notices damage to a script form it checked before (remembered by size and mtime)', async () => {
+    const dir = artifactDir();
+    await ensureGlueScript(dir, 'guest.mjs');
+    const file = join(dir, GLUE_SCRIPT_FILE);
+    const good = readFileSync(file, 'utf8');
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(file, old, old); // written a while ago: the check is remembered
+    await ensureGlueScript(dir, 'guest.mjs');
+    await ensureGlueScript(dir, 'guest.mjs');
+    truncateSync(file, 40);
     await ensureGlueScript(dir, 'guest.mjs');
     expect(readFileSync(file, 'utf8')).toBe(good);
   });

@@ -10,7 +10,7 @@
  * guest traps point at the same glue lines.
  */
 import { createHash } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -79,7 +79,17 @@ export async function ensureGlueScript(dir: string, glueFile: string): Promise<s
   const file = join(dir, GLUE_SCRIPT_FILE);
   const url = pathToFileURL(file).href;
   try {
-    if (isSealedScript(await readFile(file, 'utf8'))) return url;
+    // Every function of one artifact asks (1,000 functions at a start): a file unchanged since
+    // this process checked it is not read and hashed again. Only files last written over a
+    // second before the check are remembered: timestamps are coarse, and a rewrite within the
+    // same tick as the write before it could otherwise keep its size and mtime.
+    const st = await stat(file, { bigint: true });
+    const id = `${st.size}:${st.mtimeNs}`;
+    if (checked.get(file) === id) return url;
+    if (isSealedScript(await readFile(file, 'utf8'))) {
+      if (Number(st.mtimeNs / 1_000_000n) < Date.now() - 1000) checked.set(file, id);
+      return url;
+    }
   } catch {
     /* not written yet */
   }
@@ -101,3 +111,6 @@ export async function ensureGlueScript(dir: string, glueFile: string): Promise<s
   }
   return url;
 }
+
+/** Script forms this process has found sealed, by path: their size and mtime (ns) then. */
+const checked = new Map<string, string>();
