@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { blockingShare, cappedNow, COMPUTE_BOUND_BELOW, COMPUTE_BOUND_UNTIL, computeBoundAfter, computeCap, fits, pickIdle, pickVictim, shouldGrow, shouldRecycle, toEvict } from './policy.js';
+import { blockingShare, cappedNow, isSurplus, COMPUTE_BOUND_BELOW, COMPUTE_BOUND_UNTIL, computeBoundAfter, computeCap, fits, pickIdle, pickVictim, shouldGrow, shouldRecycle, toEvict } from './policy.js';
 
 describe('pickIdle', () => {
   it('picks the most recently idle', () => {
@@ -29,6 +29,17 @@ describe('shouldGrow', () => {
   });
   it('a function whose requests wait grows to max_instances', () => {
     expect(shouldGrow({ ...base, live: 3, waiting: 9, computeBound: false, cores: 2 })).toBe(true);
+  });
+});
+
+describe('isSurplus', () => {
+  const base = { othersLive: 2, minWarm: 1, cores: 2, capped: true };
+  it('stops a freed sandbox of a capped function when the others already make the cap', () => expect(isSurplus(base)).toBe(true));
+  it('keeps it below the cap, above min_warm, or when the function is not capped', () => {
+    expect(isSurplus({ ...base, othersLive: 1 })).toBe(false);
+    expect(isSurplus({ ...base, minWarm: 3 })).toBe(false);
+    expect(isSurplus({ ...base, capped: false })).toBe(false);
+    expect(isSurplus({ ...base, othersLive: 3, cores: 4 })).toBe(false);
   });
 });
 

@@ -40,6 +40,16 @@ export function shouldGrow(s: {
 }
 
 /**
+ * Whether a sandbox just freed should stop rather than go idle (eviction reason `surplus`): its
+ * function is capped now (cappedNow) and the other live sandboxes already make one per CPU (at
+ * least 2, see computeCap) and `minWarm` — a pool grown before its requests were known to be
+ * pure computation shrinks back as its sandboxes come free.
+ */
+export function isSurplus(s: { othersLive: number; minWarm: number; cores: number; capped: boolean }): boolean {
+  return s.capped && s.othersLive >= Math.max(computeCap(s.cores), s.minWarm);
+}
+
+/**
  * Sandboxes a compute-bound function grows to: one per CPU, and at least two, so one sandbox can
  * run while the main thread hands the other its next request (with one, each waits for the other).
  */

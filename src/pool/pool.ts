@@ -11,7 +11,7 @@ import { IsolaError } from '../errors.js';
 import type { Sandbox, SandboxSpec } from '../sandbox/sandbox.js';
 import type { SandboxManager } from './manager.js';
 import { availableParallelism } from 'node:os';
-import { BLOCKED_MS, blockingShare, cappedNow, computeBoundAfter, computeCap, pickIdle, shouldGrow, shouldRecycle, toEvict } from './policy.js';
+import { BLOCKED_MS, blockingShare, cappedNow, computeBoundAfter, isSurplus, pickIdle, shouldGrow, shouldRecycle, toEvict } from './policy.js';
 
 /** CPUs this process may run on (the affinity mask: `taskset` narrows it). */
 const CORES = availableParallelism();
@@ -237,7 +237,7 @@ export class FunctionPool {
       this.refill();
       return;
     }
-    if (this.surplus()) {
+    if (isSurplus({ othersLive: this.live, minWarm: this.config.minWarm, cores: CORES, capped: this.computeBoundNow() })) {
       // Grown while the function still looked like it waited (or before it was known): one
       // sandbox per CPU is all computation can use, so the extra ones go as they come free.
       this.stats.evictions.surplus++;
@@ -246,14 +246,6 @@ export class FunctionPool {
       return;
     }
     this.becameIdle(sb);
-  }
-
-  /**
-   * For a sandbox just taken out of `busy`: true when the function is compute-bound and the others
-   * alive already make one per CPU (and min_warm), so keeping this one would be more than it can use.
-   */
-  private surplus(): boolean {
-    return this.live >= Math.max(computeCap(CORES), this.config.minWarm) && this.computeBoundNow();
   }
 
   /**

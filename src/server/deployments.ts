@@ -218,10 +218,11 @@ export class Deployments {
       throw err;
     }
     this.log.debug({ function: fn.name, digest: artifact.digest, abi: artifact.abi, ms: Math.round(performance.now() - t0) }, 'artifact ready');
-    // A component that never ran gets a partial glue code cache before its first request (background).
-    // Before a deploy's answer when asked (`primeFirst`): the priming thread's start-up would
-    // otherwise share the CPU with the first request, which typically follows the answer at once.
-    // With `primeFirst` every component is primed, before its min_warm sandboxes load the glue.
+    // The glue's code cache is primed (if it has none) so a first request runs compiled glue:
+    // min_warm = 0 components in the background; with `primeFirst` (an admin-API deploy) every
+    // component, awaited — before its min_warm sandboxes load the glue, and before the deploy's
+    // answer, since the priming thread's start-up would otherwise share the CPU with the first
+    // request, which typically follows the answer at once.
     if (artifact.glueScriptUrl && (fn.pool.minWarm === 0 || options.primeFirst)) {
       const primed = primeGlueCacheSoon(artifact.glueScriptUrl, artifact.glueUrl!);
       if (options.primeFirst) await primed;
