@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, ROOT, startIsola, writeConfig, type Isola } from './support/server.js';
+import { CLI, ROOT, readArrivals, startIsola, writeConfig, type Isola } from './support/server.js';
 
 const EXAMPLES = ['hello-ts', 'hono-api', 'streaming'] as const;
 
@@ -98,16 +98,7 @@ describe('examples/streaming', () => {
   it('sends each line as it is produced, over time', async () => {
     const res = await fetch(`${isola.url}/stream?count=4&ms=200`);
     expect(res.headers.get('content-type')).toBe('text/plain; charset=utf-8');
-    const reader = res.body!.getReader();
-    const decoder = new TextDecoder();
-    const arrivals: number[] = [];
-    let text = '';
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      arrivals.push(Date.now());
-      text += decoder.decode(value, { stream: true });
-    }
+    const { text, arrivals } = await readArrivals(res);
     const lines = text.trim().split('\n');
     expect(lines.map((l) => l.split(' after ')[0])).toEqual(['tick 1/4', 'tick 2/4', 'tick 3/4', 'tick 4/4']);
     expect(arrivals.length).toBeGreaterThanOrEqual(3);

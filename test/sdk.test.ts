@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest } from './support/raw.js';
 import { buildSdkGuest } from './support/sdk-build.js';
-import { startIsola, writeConfig, type Isola } from './support/server.js';
+import { readArrivals, startIsola, writeConfig, type Isola } from './support/server.js';
 
 let isola: Isola;
 let base: string;
@@ -134,16 +134,7 @@ describe('Response', () => {
 
   it('streams a ReadableStream body chunk by chunk as it is produced', async () => {
     const res = await get('/stream?n=4&ms=250');
-    const reader = res.body!.getReader();
-    const arrivals: number[] = [];
-    const decoder = new TextDecoder();
-    let text = '';
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      arrivals.push(Date.now());
-      text += decoder.decode(value, { stream: true });
-    }
+    const { text, arrivals } = await readArrivals(res);
     expect(text.trim().split('\n').map((l) => l.split(' at ')[0])).toEqual(['chunk 0', 'chunk 1', 'chunk 2', 'chunk 3']);
     // The first chunk arrives long before the last one was produced (~750 ms later).
     expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThan(500);

@@ -117,3 +117,21 @@ export async function until(pred: () => boolean, ms = 5000, what = 'condition'):
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * Reads a streamed response body to its end: the decoded text, and when (Date.now(), ms) each
+ * chunk arrived — for checking that a guest's output reaches the client over time.
+ */
+export async function readArrivals(res: Response): Promise<{ text: string; arrivals: number[] }> {
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  const arrivals: number[] = [];
+  let text = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    arrivals.push(Date.now());
+    text += decoder.decode(value, { stream: true });
+  }
+  return { text, arrivals };
+}
