@@ -81,15 +81,16 @@ interface Observed {
 }
 
 function run(l: Loaded, req: Req, port1: MessagePort, port2: MessagePort): Observed {
-  const id = `r${++seq}`;
+  const n = ++seq;
+  const id = `r${n}`;
   const body = req.body === undefined ? null : Buffer.from(req.body);
   const head: RequestHead = {
     id, method: req.method ?? 'GET', scheme: 'http', authority: '127.0.0.1', pathWithQuery: req.path ?? '/x?y=1',
     rawHeaders: req.headers ?? ['Host', '127.0.0.1', 'Content-Type', 'text/x-test'], httpVersion: '1.1',
     remoteAddr: '127.0.0.1', remotePort: 1, serverName: '127.0.0.1', serverPort: 80, routePrefix: '/',
-    bodyLength: body ? body.byteLength : 0,
+    bodyLength: body ? body.byteLength : 0, seq: n,
   } as RequestHead;
-  if (body) port1.postMessage({ id, chunk: new Uint8Array(body), end: true });
+  if (body) port1.postMessage({ seq: n, chunk: new Uint8Array(body), end: true });
   const posted: FromSandbox[] = [];
   const ex = new Exchange(head, createControl(), port2, (m) => posted.push(m), 65536);
   const { request, outparam } = l.host.begin(ex);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { blockingShare, cappedNow, isSurplus, COMPUTE_BOUND_BELOW, COMPUTE_BOUND_UNTIL, computeBoundAfter, computeCap, fits, pickIdle, pickVictim, shouldGrow, shouldRecycle, toEvict } from './policy.js';
+import { blockingShare, cappedNow, isSurplus, COMPUTE_BOUND_BELOW, COMPUTE_BOUND_UNTIL, computeBoundAfter, computeCap, fits, pickIdle, pickVictim, shouldGrow, shouldRecycle, toEvict, cpuAverage, mayPipeline, pickPipelined, PIPELINE_CPU_MS, PIPELINE_DEPTH } from './policy.js';
 
 describe('pickIdle', () => {
   it('picks the most recently idle', () => {
@@ -125,5 +125,36 @@ describe('fits', () => {
     expect(fits({ live: 1, memory: 10, estimate: 5, max: 2, maxMemory: 20 })).toBe(true);
     expect(fits({ live: 2, memory: 10, estimate: 5, max: 2, maxMemory: 20 })).toBe(false);
     expect(fits({ live: 1, memory: 16, estimate: 5, max: 2, maxMemory: 20 })).toBe(false);
+  });
+});
+
+describe('pipelining', () => {
+  const base = { capped: true, canGrow: false, cpuMs: 0.05 };
+  it('queues on a busy sandbox only for a capped function that cannot grow and whose requests are short', () => {
+    expect(mayPipeline(base)).toBe(true);
+    expect(mayPipeline({ ...base, capped: false })).toBe(false); // its requests wait on something
+    expect(mayPipeline({ ...base, canGrow: true })).toBe(false); // a new sandbox is better
+    expect(mayPipeline({ ...base, cpuMs: PIPELINE_CPU_MS })).toBe(false); // long requests: no head-of-line wait
+    expect(mayPipeline({ ...base, cpuMs: Infinity })).toBe(false); // not known yet
+  });
+
+  it('picks the pipelinable sandbox with the fewest requests, below the depth', () => {
+    const a = { name: 'a', pipelinable: true };
+    const b = { name: 'b', pipelinable: true };
+    const body = { name: 'body', pipelinable: false };
+    expect(pickPipelined([[a, 3], [b, 2], [body, 1]])).toBe(b);
+    expect(pickPipelined([[a, 1], [b, 1]])).toBe(a);
+    expect(pickPipelined([[body, 1]])).toBeNull();
+    expect(pickPipelined([[a, PIPELINE_DEPTH]])).toBeNull();
+    expect(pickPipelined([[a, PIPELINE_DEPTH - 1]])).toBe(a);
+    expect(pickPipelined([])).toBeNull();
+  });
+
+  it('averages CPU per request with weight 1/16, starting from the first request', () => {
+    expect(cpuAverage(Infinity, 2)).toBe(2);
+    expect(cpuAverage(2, 18)).toBe(3);
+    let avg = cpuAverage(Infinity, 0.1);
+    for (let i = 0; i < 100; i++) avg = cpuAverage(avg, 5);
+    expect(avg).toBeGreaterThan(4.9);
   });
 });

@@ -95,6 +95,50 @@ export function cappedNow(s: { computeBound: boolean; msSinceWait: number }): bo
 /** How long after its last waiting request a function may be capped again, ms. */
 export const WAIT_COOLDOWN_MS = 5_000;
 
+/** Most requests handed out on one busy sandbox at once (the one it runs included). */
+export const PIPELINE_DEPTH = 8;
+/** Pipelining is for functions whose requests take less CPU than this on average, ms. */
+export const PIPELINE_CPU_MS = 1;
+
+/**
+ * Whether a bodyless request that finds no idle sandbox may be queued on a busy one (pipelining)
+ * rather than wait in the pool's queue. Only for a function capped now (`capped`: cappedNow, so
+ * its requests do not wait on anything), that may not grow (`canGrow`: shouldGrow for one more
+ * waiting request), and whose requests average under PIPELINE_CPU_MS of CPU (`cpuMs`). Such a
+ * request would wait for one of these sandboxes anyway; queued on the sandbox, it crosses to the
+ * thread in one message with the others of its event-loop turn, and the thread answers them
+ * together: one wake-up of each thread per batch instead of per request, which on a saturated core
+ * is most of the hand-off's cost (bench/micro/handoff.mjs).
+ */
+export function mayPipeline(s: { capped: boolean; canGrow: boolean; cpuMs: number }): boolean {
+  return s.capped && !s.canGrow && s.cpuMs < PIPELINE_CPU_MS;
+}
+
+/**
+ * The busy sandbox to queue a request on: the pipelinable one (serving only bodyless requests,
+ * none recycling after it) with the fewest requests handed out, fewer than PIPELINE_DEPTH; or null.
+ * `busy`: [sandbox, requests handed out on it].
+ */
+export function pickPipelined<T extends { pipelinable: boolean }>(busy: Iterable<[T, number]>): T | null {
+  let best: T | null = null;
+  let fewest = PIPELINE_DEPTH;
+  for (const [sb, n] of busy) {
+    if (n < fewest && sb.pipelinable) {
+      best = sb;
+      fewest = n;
+    }
+  }
+  return best;
+}
+
+/**
+ * The running average of a function's CPU per request, ms (weight 1/16 per request; the first
+ * request sets it). Pipelining reads it (pipelineTarget).
+ */
+export function cpuAverage(avg: number, cpuMs: number): number {
+  return Number.isFinite(avg) ? avg + (cpuMs - avg) / 16 : cpuMs;
+}
+
 /**
  * Whether the instance must be replaced after the request it is about to serve (wasmtime's
  * `max_instance_reuse_count`): `served` counts that request; 0 = never, 1 = a fresh instance per request.

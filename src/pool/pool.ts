@@ -11,7 +11,7 @@ import { IsolaError } from '../errors.js';
 import type { Sandbox, SandboxSpec } from '../sandbox/sandbox.js';
 import type { SandboxManager } from './manager.js';
 import { availableParallelism } from 'node:os';
-import { BLOCKED_MS, blockingShare, cappedNow, computeBoundAfter, isSurplus, pickIdle, shouldGrow, shouldRecycle, toEvict } from './policy.js';
+import { BLOCKED_MS, blockingShare, cappedNow, computeBoundAfter, cpuAverage, isSurplus, mayPipeline, PIPELINE_DEPTH, pickIdle, pickPipelined, shouldGrow, shouldRecycle, toEvict } from './policy.js';
 
 /** CPUs this process may run on (the affinity mask: `taskset` narrows it). */
 const CORES = availableParallelism();
@@ -29,6 +29,8 @@ export interface PoolStats {
   coldStarts: number;
   /** Requests that found an idle sandbox at once. */
   warmStarts: number;
+  /** Requests queued behind others on a busy sandbox (policy.pipelineTarget). */
+  pipelined: number;
   recycles: number;
   evictions: { idle: number; lru: number; surplus: number };
   /** Requests refused: queue full, or waited past queue_timeout. */
@@ -39,6 +41,16 @@ export interface PoolStats {
   queueWaitMsMax: number;
   /** Share of recent requests that blocked in host calls (0–1); see policy.computeBoundAfter for the marks. */
   blockingShare: number;
+  /** Average CPU per request, ms (policy.cpuAverage); 0 until a request ran. */
+  cpuMsAverage: number;
+}
+
+/** What the pool learns from a request that ran (RunResult's fields). */
+export interface Ran {
+  /** Time its guest waited in host calls, ms. */
+  blockedMs: number;
+  /** CPU time it used, ns. */
+  cpuNs: number;
 }
 
 /** What `acquire` hands out. */
@@ -64,6 +76,8 @@ interface Waiter {
   cold: boolean;
   onAbort: (() => void) | null;
   signal: Abandon | undefined;
+  /** The request has no body (it may be pipelined). */
+  bodyless: boolean;
 }
 
 /**
@@ -81,7 +95,8 @@ const shuttingDown = () => new IsolaError('ERR_SHUTTING_DOWN', 'the function is 
 
 export class FunctionPool {
   private readonly idle: Sandbox[] = [];
-  private readonly busy = new Set<Sandbox>();
+  /** Busy sandboxes, each with the number of requests handed out on it and not yet released (> 1: pipelined). */
+  private readonly busy = new Map<Sandbox, number>();
   private readonly recycling = new Set<Sandbox>();
   private starting = 0;
   /** Requests waiting for a sandbox, oldest first (so they also time out in this order). */
@@ -92,6 +107,8 @@ export class FunctionPool {
   private blocking = 1;
   /** The function's requests hardly ever wait (policy.computeBoundAfter, with hysteresis). */
   private computeBound = false;
+  /** Average CPU per request, ms (policy.cpuAverage); Infinity until known. */
+  private cpuMs = Infinity;
   /** When a request of this function last waited in a host call (performance.now(), ms). */
   private lastWait = -Infinity;
   /** Re-checks growth while it is held back only by the compute-bound cap (see grow()). */
@@ -100,7 +117,7 @@ export class FunctionPool {
   private lastStartError: unknown = null;
   private memorySeen = 0;
   private readonly stats = {
-    coldStarts: 0, warmStarts: 0, recycles: 0,
+    coldStarts: 0, warmStarts: 0, pipelined: 0, recycles: 0,
     evictions: { idle: 0, lru: 0, surplus: 0 }, rejected: { queueFull: 0, queueTimeout: 0 },
     queueWaits: 0, queueWaitMsTotal: 0, queueWaitMsMax: 0,
   };
@@ -134,15 +151,56 @@ export class FunctionPool {
     await Promise.all(starts);
   }
 
-  /** An idle sandbox now, or null (no allocation on this path). */
-  tryAcquire(): Sandbox | null {
+  /**
+   * An idle sandbox now; for a request without a body (`bodyless`), else possibly a busy sandbox
+   * to queue it on (policy.pipelineTarget); or null. No allocation on this path.
+   */
+  tryAcquire(bodyless = false): Sandbox | null {
     if (this.closed || this.waiters.length > 0) return null;
     const sb = pickIdle(this.idle);
-    if (!sb) return null;
+    if (!sb) return bodyless && this.busy.size > 0 ? this.pipelined() : null;
     this.idle.splice(this.idle.indexOf(sb), 1);
-    this.busy.add(sb);
+    this.busy.set(sb, 1);
     this.stats.warmStarts++;
     return sb;
+  }
+
+  /** A busy sandbox to queue one more request on (policy.mayPipeline, pickPipelined), or null. */
+  private pipelined(): Sandbox | null {
+    if (!this.mayPipeline()) return null;
+    const sb = pickPipelined(this.busy);
+    if (sb) {
+      this.busy.set(sb, this.busy.get(sb)! + 1);
+      this.stats.pipelined++;
+    }
+    return sb;
+  }
+
+  /** policy.mayPipeline for this function now (wasi-http functions only: WAGI instances are per request anyway). */
+  private mayPipeline(): boolean {
+    if (!(this.cpuMs < 1) || this.spec.abi !== 'wasi-http') return false;
+    const canGrow = shouldGrow({
+      idle: 0, live: this.live, starting: this.starting, recycling: this.recycling.size, waiting: this.waiters.length + 1,
+      maxInstances: this.config.maxInstances, cores: CORES, computeBound: true,
+    });
+    return mayPipeline({ capped: !canGrow && this.computeBoundNow(), canGrow, cpuMs: this.cpuMs });
+  }
+
+  /**
+   * Hands queued bodyless requests, oldest first, to busy sandbox `sb` while pipelining is allowed
+   * and it has room (PIPELINE_DEPTH): under sustained load requests queue in the pool, and without
+   * this each sandbox would get them one per wake-up again.
+   */
+  private topUp(sb: Sandbox): void {
+    let handed = this.busy.get(sb);
+    if (handed === undefined || this.waiters.length === 0 || !this.waiters[0]!.bodyless || !sb.pipelinable || !this.mayPipeline()) return;
+    while (handed < PIPELINE_DEPTH && this.waiters.length > 0 && this.waiters[0]!.bodyless) {
+      const w = this.waiters.shift()!;
+      this.busy.set(sb, ++handed);
+      this.stats.pipelined++;
+      this.resolveWaiter(sb, w);
+    }
+    if (this.waiters.length === 0) this.armQueueTimer();
   }
 
   /**
@@ -151,9 +209,10 @@ export class FunctionPool {
    * ERR_SHUTTING_DOWN (503) when the pool closes; the start error when no sandbox can be created;
    * an AbortError-like IsolaError when `signal` aborts (the client left the queue).
    */
-  acquire(signal?: Abandon): Promise<Acquired> {
+  acquire(signal?: Abandon, bodyless = false): Promise<Acquired> {
+    // `bodyless`: the request has no body, so it may be queued on a busy sandbox (pipelining).
     if (this.closed) return Promise.reject(shuttingDown());
-    const sb = this.tryAcquire();
+    const sb = this.tryAcquire(bodyless);
     if (sb) return Promise.resolve({ sandbox: sb, waitedMs: 0, cold: false });
     if (this.waiters.length >= this.config.maxQueue) {
       this.stats.rejected.queueFull++;
@@ -161,7 +220,7 @@ export class FunctionPool {
       return Promise.reject(overloaded(`${this.spec.name}: ${this.waiters.length} requests already waiting (max_queue)`));
     }
     return new Promise<Acquired>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, since: performance.now(), cold: false, signal, onAbort: null };
+      const waiter: Waiter = { resolve, reject, since: performance.now(), cold: false, signal, onAbort: null, bodyless };
       if (signal) {
         waiter.onAbort = () => {
           this.dropWaiter(waiter);
@@ -207,16 +266,25 @@ export class FunctionPool {
   }
 
   /**
-   * Takes a sandbox back after a request. Dead ones are dropped (and replaced as needed).
-   * `blockedMs`: how long the request's guest waited in host calls (RunResult.blockedMs), when it ran.
+   * Takes a sandbox back after a request (one call per request handed out; a sandbox with
+   * pipelined requests still to serve stays busy). Dead ones are dropped (and replaced as needed).
+   * `ran`: what the request's guest did (RunResult.blockedMs, cpuNs), when it ran to the end.
    */
-  release(sb: Sandbox, blockedMs?: number): void {
-    this.busy.delete(sb);
-    if (blockedMs !== undefined) {
+  release(sb: Sandbox, ran?: Ran): void {
+    if (ran !== undefined) {
+      const { blockedMs } = ran;
       if (blockedMs >= BLOCKED_MS) this.lastWait = performance.now();
       this.blocking = blockingShare(this.blocking, blockedMs);
       this.computeBound = computeBoundAfter(this.computeBound, this.blocking);
+      this.cpuMs = cpuAverage(this.cpuMs, ran.cpuNs / 1e6);
     }
+    const handed = this.busy.get(sb) ?? 1;
+    if (handed > 1) {
+      this.busy.set(sb, handed - 1);
+      if (this.waiters.length > 0) this.topUp(sb);
+      return;
+    }
+    this.busy.delete(sb);
     this.memorySeen = Math.max(this.memorySeen, sb.memory);
     if (this.closed) {
       void sb.terminate();
@@ -257,7 +325,7 @@ export class FunctionPool {
   private computeBoundNow(): boolean {
     if (!this.computeBound) return false;
     const now = performance.now();
-    for (const sb of this.busy) {
+    for (const sb of this.busy.keys()) {
       if (sb.blockedNow()) {
         this.lastWait = now;
         break;
@@ -272,13 +340,18 @@ export class FunctionPool {
       return;
     }
     const w = this.waiters.shift();
-    if (w) this.hand(sb, w);
-    else this.idle.push(sb);
+    if (!w) {
+      this.idle.push(sb);
+      return;
+    }
+    this.busy.set(sb, 1);
+    this.resolveWaiter(sb, w);
+    // Once the waiter's request is posted (its continuation runs first), more may queue behind it.
+    if (w.bodyless && this.waiters.length > 0) queueMicrotask(() => this.topUp(sb));
   }
 
-  private hand(sb: Sandbox, w: Waiter): void {
+  private resolveWaiter(sb: Sandbox, w: Waiter): void {
     if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
-    this.busy.add(sb);
     const waitedMs = performance.now() - w.since;
     this.stats.queueWaits++;
     this.stats.queueWaitMsTotal += waitedMs;
@@ -430,6 +503,7 @@ export class FunctionPool {
       evictions: { ...this.stats.evictions },
       rejected: { ...this.stats.rejected },
       blockingShare: this.blocking,
+      cpuMsAverage: Number.isFinite(this.cpuMs) ? this.cpuMs : 0,
     };
   }
 
@@ -445,7 +519,7 @@ export class FunctionPool {
     }
     const deadline = Date.now() + drainMs;
     while (this.busy.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    await Promise.all([...this.idle.splice(0), ...this.busy, ...this.recycling].map((s) => s.terminate()));
+    await Promise.all([...this.idle.splice(0), ...this.busy.keys(), ...this.recycling].map((s) => s.terminate()));
   }
 
   /** The last error a sandbox start failed with (for diagnostics). */

@@ -13,6 +13,14 @@ let blockedMs = 0;
 /** The sandbox's control block, whose BLOCKED word says "blocked right now" to the pool. */
 let control: Int32Array | null = null;
 
+/** Called before every wait: the sandbox sends the messages it was holding (see worker.ts). */
+let beforeBlock: (() => void) | null = null;
+
+/** Sets what runs before every wait (the sandbox's flush of held messages). */
+export function setBeforeBlock(fn: () => void): void {
+  beforeBlock = fn;
+}
+
 /** Publishes the blocked state in this control block from now on (the sandbox's, at bind). */
 export function publishBlockedIn(ctl: Int32Array): void {
   control = ctl;
@@ -24,6 +32,7 @@ export function publishBlockedIn(ctl: Int32Array): void {
  * ("ok" | "not-equal" | "timed-out").
  */
 export function blockOn(array: Int32Array, index: number, value: number, timeoutMs: number): 'ok' | 'not-equal' | 'timed-out' {
+  beforeBlock?.();
   const t0 = performance.now();
   if (control) Atomics.store(control, BLOCKED, 1);
   const r = Atomics.wait(array, index, value, timeoutMs);

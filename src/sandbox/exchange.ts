@@ -68,6 +68,8 @@ export class Exchange {
   private logDropped = 0;
 
   private readonly startedAt = performance.now();
+  /** The request's sequence number in its sandbox (RequestHead.seq). */
+  private readonly seq: number;
 
   constructor(
     head: RequestHead,
@@ -77,12 +79,14 @@ export class Exchange {
     private readonly maxLogBytes: number,
   ) {
     this.head = head;
+    this.seq = head.seq ?? 0;
     if (head.bodyLength === 0) this.bodyDone = true;
   }
 
-  /** true once the client went away or the request was cancelled by the main thread. */
+  /** true once the client went away (the main thread wrote this request's seq into ABORTED). */
   get aborted(): boolean {
-    return Atomics.load(this.control, ABORTED) !== 0;
+    const seq = Atomics.load(this.control, ABORTED);
+    return seq !== 0 && seq === this.seq;
   }
 
   /** true once the request is over for the guest (handler returned); every later stream call fails. */
@@ -131,11 +135,11 @@ export class Exchange {
       const m = receiveMessageOnPort(this.bodyPort);
       if (m === undefined) return false;
       const msg = m.message as BodyMessage;
-      if (msg.id !== this.head.id) continue; // leftover of an earlier request
+      if (msg.seq !== this.seq) continue; // leftover of an earlier request
       if (msg.chunk) {
         const left = Atomics.sub(this.control, REQ_QUEUED, msg.chunk.byteLength) - msg.chunk.byteLength;
         if (left < BODY_WINDOW_BYTES / 2 && Atomics.compareExchange(this.control, REQ_PAUSED, 1, 0) === 1) {
-          this.post({ t: 'credit', id: this.head.id });
+          this.post({ t: 'credit', seq: this.seq });
         }
         if (msg.chunk.byteLength > 0) this.partial = msg.chunk;
       }
@@ -217,7 +221,7 @@ export class Exchange {
   /** Sends what is pending (head, body bytes, end) to the main thread, as one message. */
   flush(done?: GuestOutcome): void {
     if (!this.responseHead && !done) return;
-    const msg: FromSandbox & { t: 'res' } = { t: 'res', id: this.head.id };
+    const msg: FromSandbox & { t: 'res' } = { t: 'res', seq: this.seq };
     const transfer: ArrayBuffer[] = [];
     if (this.responseHead && !this.headSent) {
       msg.head = this.responseHead;

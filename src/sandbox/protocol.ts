@@ -34,6 +34,8 @@ export interface RequestHead {
   route: string;
   /** Declared body length (content-length), or -1 when unknown (chunked); 0 when there is no body. */
   bodyLength: number;
+  /** Set by the main-thread Sandbox when it posts the request: 1, 2, … per sandbox (never shown to the guest). */
+  seq?: number;
 }
 
 /** A function version's settings as a sandbox needs them (the same on the main thread and inside). */
@@ -70,8 +72,8 @@ export interface SandboxInit extends GuestSettings {
 
 /** A body chunk or end marker on the body port (main → sandbox). */
 export interface BodyMessage {
-  /** Request id; chunks of another request are discarded. */
-  id: string;
+  /** The request's sequence number (RequestHead.seq); chunks of another request are discarded. */
+  seq: number;
   chunk?: Uint8Array;
   /** true: the body is complete. */
   end?: boolean;
@@ -83,8 +85,11 @@ export interface BodyMessage {
 export type ToSandbox =
   /** Bind this blank sandbox to a function version and instantiate it. */
   | { t: 'bind'; init: SandboxInit }
-  /** Serve one request; with `recycle`, make a fresh instance afterwards (reuse policy). */
-  | { t: 'request'; head: RequestHead; recycle: boolean };
+  /**
+   * Serve these requests, in order (several when the pool pipelines short requests, see
+   * ../pool/policy.ts `pipelineTarget`); with `recycle`, make a fresh instance after that one.
+   */
+  | { t: 'requests'; list: Array<{ head: RequestHead; recycle: boolean }> };
 
 /** A response head: status and header lines flat [name, value, …] in the guest's order. */
 export interface ResponseHead {
@@ -120,7 +125,8 @@ export type FromSandbox =
   | { t: 'init-error'; message: string; code: string }
   | {
       t: 'res';
-      id: string;
+      /** The request's sequence number (RequestHead.seq). */
+      seq: number;
       /** The response head, sent once, before any body. */
       head?: ResponseHead;
       /** Body bytes (already counted in RESP_INFLIGHT by the sandbox). */
@@ -134,4 +140,6 @@ export type FromSandbox =
       /** Guest stdout/stderr captured during the request (bounded), and how many bytes were dropped. */
       log?: { stdout: string; stderr: string; dropped: number };
     }
-  | { t: 'credit'; id: string };
+  | { t: 'credit'; seq: number }
+  /** Several of the above, in order: responses of pipelined requests travel together (one wake-up). */
+  | { t: 'batch'; msgs: FromSandbox[] };

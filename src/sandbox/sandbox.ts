@@ -5,7 +5,10 @@
  * before the response head, a 5xx JSON error with the request id; after it, an aborted response
  * (the socket is destroyed, never a clean end, per RFC 9112 §6.3 / §8).
  *
- * The main thread never runs guest code. A sandbox serves one request at a time.
+ * The main thread never runs guest code. A sandbox serves one request at a time; the pool may
+ * queue short bodyless requests on a busy sandbox (pipelining, ../pool/policy.ts `pipelineTarget`),
+ * which then serves them in order. Requests are posted once per event-loop turn per sandbox, so
+ * requests parsed in one turn cross to the thread in one message (one wake-up).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
@@ -13,7 +16,7 @@ import { IsolaError, type ErrorCode } from '../errors.js';
 import type { BodyMessage, FromSandbox, GuestOutcome, GuestSettings, RequestHead, SandboxInit } from './protocol.js';
 import { ThreadClock } from './cpu.js';
 import {
-  ABORTED, AbortReason, BLOCKED, BODY_WINDOW_BYTES, CPU_BASE, REQ_PAUSED, REQ_QUEUED, RESP_INFLIGHT, createControl, signal, wideSlots,
+  ABORTED, BLOCKED, BODY_WINDOW_BYTES, CPU_BASE, CURRENT, REQ_PAUSED, REQ_QUEUED, RESP_INFLIGHT, WALL_BASE, createControl, signal, wallMicros, wideSlots,
 } from './shared.js';
 
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? '../../dist/sandbox/worker.js' : './worker.js', import.meta.url);
@@ -39,7 +42,11 @@ export interface RunLimits {
 /** How a request ended, for the access log and the pool. */
 export interface RunResult {
   status: number;
-  /** ok | a GuestOutcome kind | timeout | crashed | client-abort | body-too-large */
+  /**
+   * ok | a GuestOutcome kind | timeout | cpu | memory | crashed | client-abort | body-too-large; or
+   * `requeue`: the sandbox died (another request's limit, a crash) before this request's response
+   * began, so nothing reached the client and the caller serves it again on another sandbox.
+   */
   outcome: string;
   message?: string;
   /** The error code of a failure (ERR_FUEL_LIMIT, ERR_CPU_LIMIT, …), when there is one. */
@@ -135,7 +142,14 @@ export class Sandbox {
   private readonly control = createControl();
   private readonly bodyPort: MessagePort;
   private readonly guestPort: MessagePort;
-  private run_: ActiveRun | null = null;
+  /** Requests posted and not yet done, oldest first (more than one only when pipelined). */
+  private readonly runs: ActiveRun[] = [];
+  /** The last request sequence number given out (RequestHead.seq). */
+  private seq = 0;
+  /** Requests waiting for this event-loop turn's post (see `run`). */
+  private outbox: Array<{ head: RequestHead; recycle: boolean }> = [];
+  /** The watchdog for the limits of whichever request the thread is running (see `watchdog`). */
+  private watch: NodeJS.Timeout | null = null;
   private waiting: { resolve: () => void; reject: (e: unknown) => void } | null = null;
   private deathHandlers: Array<() => void> = [];
   /** Called when a recycling sandbox is ready again. */
@@ -169,9 +183,13 @@ export class Sandbox {
         this.state = 'blank';
         this.settle();
         return;
+      case 'batch':
+        for (const m of msg.msgs) this.onMessage(m);
+        return;
       case 'ready':
         this.memory = msg.memory;
-        this.served = 0;
+        // A fresh instance; pipelined requests already posted will be its first.
+        this.served = this.runs.length;
         if (this.state === 'binding' || this.state === 'recycling') {
           const recycled = this.state === 'recycling';
           this.state = 'idle';
@@ -187,7 +205,12 @@ export class Sandbox {
         return;
       }
       default:
-        this.run_?.onMessage(msg);
+        for (const r of this.runs) {
+          if (r.seq === msg.seq) {
+            r.onMessage(msg);
+            return;
+          }
+        }
     }
   }
 
@@ -259,12 +282,25 @@ export class Sandbox {
     this.deathHandlers.push(fn);
   }
 
+  /**
+   * The thread is gone. The request it was running (CURRENT) fails as crashed (or out of memory);
+   * every other request still posted to it is handed back to its caller (`requeue`) unless part
+   * of its response already went out: those it had not begun, and those it finished but whose
+   * responses were still held in the thread (see worker.ts), lost with it.
+   */
   private died(reason: string, outOfMemory = false): void {
     if (this.state === 'dead') return;
     this.state = 'dead';
     this.settle(new IsolaError('ERR_SANDBOX_CRASHED', reason));
     this.clock_?.close();
-    this.run_?.fail(outOfMemory ? 'memory' : 'crashed', reason);
+    if (this.watch) clearTimeout(this.watch);
+    this.watch = null;
+    this.outbox = [];
+    const current = Atomics.load(this.control, CURRENT);
+    for (const r of this.runs.slice()) {
+      if (r.seq === current) r.fail(outOfMemory ? 'memory' : 'crashed', reason);
+      else r.requeue(reason);
+    }
     for (const fn of this.deathHandlers.splice(0)) fn();
   }
 
@@ -274,38 +310,118 @@ export class Sandbox {
     await this.worker.terminate();
   }
 
+  /** Requests posted to this sandbox and not yet done. */
+  get queued(): number {
+    return this.runs.length;
+  }
+
+  /**
+   * true when another request may be queued behind the ones this sandbox is serving (pipelining):
+   * it is busy only with requests without a body, none of which makes a fresh instance after it.
+   */
+  get pipelinable(): boolean {
+    if (this.state !== 'busy' || this.runs.length === 0) return false;
+    for (const r of this.runs) if (r.head.bodyLength !== 0 || r.recycle) return false;
+    return true;
+  }
+
   /**
    * Serves one HTTP exchange with this sandbox. Resolves when the guest is done with it (the
    * response may still be draining to the socket). Never rejects: every failure becomes a RunResult.
    * `recycle`: make a fresh instance after this request (the reuse policy); the sandbox is then
-   * `recycling` until its new instance is ready (`onReady`).
+   * `recycling` until its new instance is ready (`onReady`). The sandbox must be idle, or busy and
+   * `pipelinable` with a request that has no body (it then runs after the ones before it).
    */
   run(head: RequestHead, req: IncomingMessage, res: ServerResponse, limits: RunLimits, recycle = false): Promise<RunResult> {
-    if (this.state !== 'idle') throw new Error(`sandbox ${this.id} is ${this.state}`);
+    const first = this.runs.length === 0;
+    if (first ? this.state !== 'idle' : !(this.pipelinable && head.bodyLength === 0)) {
+      throw new Error(`sandbox ${this.id} is ${this.state} with ${this.runs.length} requests`);
+    }
     this.state = 'busy';
     this.served++;
-    const ctl = this.control;
-    Atomics.store(ctl, REQ_QUEUED, 0);
-    Atomics.store(ctl, REQ_PAUSED, 0);
-    Atomics.store(ctl, RESP_INFLIGHT, 0);
-    Atomics.store(ctl, ABORTED, AbortReason.None);
+    head.seq = ++this.seq;
+    if (first) {
+      Atomics.store(this.control, REQ_QUEUED, 0);
+      Atomics.store(this.control, REQ_PAUSED, 0);
+    }
     return new Promise<RunResult>((resolve) => {
-      const run = new ActiveRun(this, head, req, res, limits, this.control, this.bodyPort, (result) => {
-        this.run_ = null;
-        if (this.state === 'busy') {
-          if (result.recycling) this.state = 'recycling';
-          else if (result.reusable) {
-            this.state = 'idle';
-            this.idleSince = performance.now();
-          } else void this.terminate();
-        }
+      const run = new ActiveRun(this, head, req, res, limits, recycle, this.control, this.bodyPort, (result) => {
+        const i = this.runs.indexOf(run);
+        if (i >= 0) this.runs.splice(i, 1);
+        if (this.runs.length === 0) {
+          if (this.watch) clearTimeout(this.watch);
+          this.watch = null;
+          if (this.state === 'busy') {
+            if (result.recycling) this.state = 'recycling';
+            else if (result.reusable) {
+              this.state = 'idle';
+              this.idleSince = performance.now();
+            } else void this.terminate();
+          }
+        } else if (!result.reusable && !result.recycling && this.state !== 'dead') void this.terminate();
         resolve(result);
       });
-      this.run_ = run;
-      this.worker.postMessage({ t: 'request', head, recycle });
+      this.runs.push(run);
+      if (this.outbox.length === 0) setImmediate(this.postRequests);
+      this.outbox.push({ head, recycle });
       run.start();
+      if (first) this.watch = setTimeout(this.watchdog, Math.min(limits.cpuMs, limits.timeoutMs));
     });
   }
+
+  /** Posts the requests of this event-loop turn, as one message. */
+  private readonly postRequests = (): void => {
+    const list = this.outbox;
+    this.outbox = [];
+    if (list.length > 0 && this.state !== 'dead') this.worker.postMessage({ t: 'requests', list });
+  };
+
+  /**
+   * One timer per sandbox for the limits of the request its thread is running now (CURRENT in the
+   * control block, with that request's CPU and wall-clock start): past the CPU limit (`cpuMs`, the
+   * thread's CPU since CPU_BASE) or the wall-clock limit (`timeoutMs`, since WALL_BASE; counted from
+   * the post while the request has not begun), that request fails and the sandbox is terminated.
+   * CPU time never exceeds wall time, so the next look is after the smaller of the time still
+   * allowed by each limit. When a late timer finds both limits passed, the CPU limit (the lower
+   * one) is reported.
+   */
+  private readonly watchdog = (): void => {
+    this.watch = null;
+    const head = this.runs[0];
+    if (!head || this.state === 'dead') return;
+    const { cpuMs, timeoutMs } = head.limits;
+    const current = Atomics.load(this.control, CURRENT);
+    let run: ActiveRun | undefined;
+    let wallMs: number;
+    let cpuLeft = Infinity;
+    if (current < head.seq) {
+      // Not begun yet: still in transit, or the thread is making a fresh instance.
+      run = head;
+      wallMs = performance.now() - head.postedAt;
+    } else {
+      run = this.runs.find((r) => r.seq === current);
+      if (!run) {
+        // Done with `current`; the next one is about to begin.
+        this.watch = setTimeout(this.watchdog, 1);
+        return;
+      }
+      if (cpuMs < timeoutMs) {
+        const used = Number(this.cpuInRequest()) / 1e6;
+        if (used >= cpuMs) {
+          run.fail('cpu', `CPU time limit of ${cpuMs} ms reached`);
+          return;
+        }
+        cpuLeft = Math.max(1, cpuMs - used);
+      }
+      wallMs = Math.min(performance.now() - run.postedAt, Number(wallMicros() - wideSlots(this.control)[WALL_BASE]!) / 1000);
+    }
+    const wallLeft = timeoutMs - wallMs;
+    if (wallLeft <= 0.5) {
+      run.fail('timeout', `no response within ${timeoutMs} ms`);
+      return;
+    }
+    this.watch = setTimeout(this.watchdog, Math.min(wallLeft, cpuLeft));
+  };
 
   /** @internal used by ActiveRun on deadline */
   kill(): void {
@@ -313,29 +429,36 @@ export class Sandbox {
   }
 }
 
-/** One request in flight on one sandbox (main-thread side). */
+/** One request posted to one sandbox (main-thread side). */
 class ActiveRun {
   private headSent = false;
   private finished = false;
   private requestBytes = 0;
   private responseBytes = 0;
-  private timer: NodeJS.Timeout | null = null;
+  /** Response bytes handed to the socket whose write has not completed (their credit is still out), bytes. */
+  private unconfirmed = 0;
   private bodyDone = false;
+  /** The request's sequence number in its sandbox. */
+  readonly seq: number;
+  /** performance.now() when it was posted (its wall-clock limit counts from here until it begins). */
+  readonly postedAt = performance.now();
 
   constructor(
     private readonly sandbox: Sandbox,
-    private readonly head: RequestHead,
+    readonly head: RequestHead,
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
-    private readonly limits: RunLimits,
+    readonly limits: RunLimits,
+    /** A fresh instance is made after this request (the reuse policy). */
+    readonly recycle: boolean,
     private readonly ctl: Int32Array,
     private readonly bodyPort: MessagePort,
     private readonly done: (r: RunResult) => void,
-  ) {}
+  ) {
+    this.seq = head.seq!;
+  }
 
   start(): void {
-    this.startedAt = performance.now();
-    this.armWatchdog(Math.min(this.limits.cpuMs, this.limits.timeoutMs));
     this.res.on('close', this.onClose);
     if (this.head.bodyLength === 0) {
       this.bodyDone = true;
@@ -345,50 +468,19 @@ class ActiveRun {
     this.req.on('end', this.onEnd);
   }
 
-  /**
-   * The watchdog, one timer per request for both limits. The wall-clock limit (`timeoutMs`) ends
-   * the request when it passes. CPU time never exceeds wall time, so the first CPU look is `cpuMs`
-   * after the start, then again after the CPU still allowed; past either limit the sandbox is
-   * terminated.
-   */
-  private armWatchdog(afterMs: number): void {
-    this.timer = setTimeout(this.watchdog, afterMs);
-  }
-  private readonly watchdog = (): void => {
-    this.timer = null;
-    if (this.finished) return;
-    // CPU first: when a late timer finds both limits passed, the CPU limit (the lower one) was first.
-    let cpuLeft = Infinity;
-    if (this.limits.cpuMs < this.limits.timeoutMs) {
-      const used = Number(this.sandbox.cpuInRequest()) / 1e6;
-      if (used >= this.limits.cpuMs) {
-        this.fail('cpu', `CPU time limit of ${this.limits.cpuMs} ms reached`);
-        return;
-      }
-      cpuLeft = Math.max(1, this.limits.cpuMs - used);
-    }
-    const wallLeft = this.limits.timeoutMs - (performance.now() - this.startedAt);
-    if (wallLeft <= 0.5) {
-      this.fail('timeout', `no response within ${this.limits.timeoutMs} ms`);
-      return;
-    }
-    this.armWatchdog(Math.min(wallLeft, cpuLeft));
-  };
-  private startedAt = 0;
-
   private readonly onData = (chunk: Buffer): void => {
     if (this.finished || this.bodyDone) return;
     this.requestBytes += chunk.byteLength;
     if (this.requestBytes > this.limits.maxRequestBodyBytes) {
       this.bodyDone = true;
-      this.post({ id: this.head.id, error: 'request body too large' });
+      this.post({ seq: this.seq, error: 'request body too large' });
       this.req.pause();
       if (!this.headSent) this.fail('body-too-large', `request body over the ${this.limits.maxRequestBodyBytes}-byte limit`);
       return;
     }
     const copy = new Uint8Array(chunk); // own buffer: chunk may be a view into a shared pool
     Atomics.add(this.ctl, REQ_QUEUED, copy.byteLength);
-    this.bodyPort.postMessage({ id: this.head.id, chunk: copy } satisfies BodyMessage, [copy.buffer]);
+    this.bodyPort.postMessage({ seq: this.seq, chunk: copy } satisfies BodyMessage, [copy.buffer]);
     signal(this.ctl);
     if (Atomics.load(this.ctl, REQ_QUEUED) > BODY_WINDOW_BYTES) {
       Atomics.store(this.ctl, REQ_PAUSED, 1);
@@ -403,7 +495,7 @@ class ActiveRun {
   private readonly onEnd = (): void => {
     if (this.finished || this.bodyDone) return;
     this.bodyDone = true;
-    this.post({ id: this.head.id, end: true });
+    this.post({ seq: this.seq, end: true });
   };
 
   private readonly onClose = (): void => {
@@ -416,11 +508,11 @@ class ActiveRun {
       // A client that had every byte the guest's content-length announced may close before the
       // guest calls finish: the response is complete, so the guest is left to finish it normally.
       if (this.declaredLength >= 0 && this.responseBytes >= this.declaredLength) {
-        if (!this.bodyDone) this.post({ id: this.head.id, error: 'client disconnected' });
+        if (!this.bodyDone) this.post({ seq: this.seq, error: 'client disconnected' });
         return;
       }
-      Atomics.store(this.ctl, ABORTED, AbortReason.ClientGone);
-      if (!this.bodyDone) this.post({ id: this.head.id, error: 'client disconnected' });
+      Atomics.store(this.ctl, ABORTED, this.seq);
+      if (!this.bodyDone) this.post({ seq: this.seq, error: 'client disconnected' });
       signal(this.ctl);
     }
   };
@@ -433,10 +525,10 @@ class ActiveRun {
 
   onMessage(msg: FromSandbox): void {
     if (msg.t === 'credit') {
-      if (msg.id === this.head.id && !this.finished) this.req.resume();
+      if (!this.finished) this.req.resume();
       return;
     }
-    if (msg.t !== 'res' || msg.id !== this.head.id || this.finished) return;
+    if (msg.t !== 'res' || this.finished) return;
     const res = this.res;
     if (msg.head && !this.clientGone) {
       const headers = msg.head.headers;
@@ -458,9 +550,12 @@ class ActiveRun {
       if (this.clientGone) Atomics.sub(this.ctl, RESP_INFLIGHT, n);
       else {
         for (let i = 0; i < chunks.length - 1; i++) res.write(chunks[i]);
-        // Credit returns when the socket has taken the bytes (the last write's callback).
+        // Credit returns when the socket has taken the bytes (the last write's callback), or
+        // when the request ends, whichever is first (see finish).
+        this.unconfirmed += n;
         const onWritten = (): void => {
           if (!this.finished) {
+            this.unconfirmed -= n;
             Atomics.sub(this.ctl, RESP_INFLIGHT, n);
             signal(this.ctl);
           }
@@ -528,9 +623,27 @@ class ActiveRun {
     if (!dead) this.sandbox.kill();
   }
 
+  /**
+   * The sandbox died with this request still posted (see Sandbox.died): served again elsewhere
+   * when nothing of its response went out, else it fails as crashed.
+   */
+  requeue(reason: string): void {
+    if (this.finished) return;
+    if (this.headSent || this.responseBytes > 0 || this.requestBytes > 0) {
+      this.fail('crashed', reason);
+      return;
+    }
+    this.finish({ status: 0, outcome: 'requeue', message: reason, requestBytes: 0, responseBytes: 0, reusable: false, cpuNs: 0, blockedMs: 0 });
+  }
+
   private finish(result: RunResult): void {
     this.finished = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.unconfirmed > 0) {
+      // Bytes still on their way to the socket are this request's; they no longer hold back the sandbox's next ones.
+      Atomics.sub(this.ctl, RESP_INFLIGHT, this.unconfirmed);
+      this.unconfirmed = 0;
+      signal(this.ctl);
+    }
     this.req.off('data', this.onData);
     this.req.off('end', this.onEnd);
     this.res.off('close', this.onClose);

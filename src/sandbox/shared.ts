@@ -4,8 +4,11 @@
  * signals and the flow-control counters that make both directions apply real backpressure
  * (DESIGN.md "Blocking WASI calls block only the sandbox thread").
  *
- * All counters are per request: the main thread resets them before it posts a request head, and
- * only the sandbox serving that request touches them until it reports `done`.
+ * REQ_QUEUED and REQ_PAUSED belong to the one request with a body a sandbox may hold (requests with
+ * a body are never pipelined): the main thread resets them before it posts such a request.
+ * RESP_INFLIGHT spans the sandbox's requests: every byte the sandbox adds is taken off again by the
+ * main thread (written to the socket, dropped for a gone client, or forgiven when its request ends).
+ * Requests are told apart by their sequence number (RequestHead.seq, 1, 2, … per sandbox).
  */
 
 /** Incremented (and notified) by the main thread whenever something the sandbox may wait for changed:
@@ -17,21 +20,18 @@ export const REQ_QUEUED = 1;
 export const REQ_PAUSED = 2;
 /** Response body bytes posted by the sandbox and not yet handed to the socket by the main thread. */
 export const RESP_INFLIGHT = 3;
-/** Non-zero once the request is aborted (client gone, deadline, limit); the value is an AbortReason. */
+/** The sequence number of the last request the main thread aborted (its client went away); 0: none. */
 export const ABORTED = 4;
 /** 1 while the sandbox's guest is blocked in a host call (../sandbox/blocking.ts); read by the pool. */
 export const BLOCKED = 5;
+/** The sequence number of the request the sandbox is running, or ran last (0 before the first). */
+export const CURRENT = 6;
 /** Words 8..15 are a BigInt64Array of four i64 slots (see CPU_BASE). */
 export const CONTROL_WORDS = 16;
 /** i64 slot 0: the sandbox thread's CPU clock (ns, /proc schedstat) when its current request began. */
 export const CPU_BASE = 0;
-
-export const enum AbortReason {
-  None = 0,
-  ClientGone = 1,
-  RequestBodyTooLarge = 2,
-  Shutdown = 3,
-}
+/** i64 slot 1: when the CURRENT request began, µs since the epoch (`performance.timeOrigin + now()`). */
+export const WALL_BASE = 1;
 
 /** Bytes of body data allowed in flight in each direction before the producer waits (1 MiB). */
 export const BODY_WINDOW_BYTES = 1 << 20;
@@ -46,6 +46,11 @@ export function createControl(): Int32Array {
 /** The i64 slots of a control block. */
 export function wideSlots(ctl: Int32Array): BigInt64Array {
   return new BigInt64Array(ctl.buffer, 8 * 4, 4);
+}
+
+/** Now as WALL_BASE counts it, µs since the epoch; comparable across threads of one process. */
+export function wallMicros(): bigint {
+  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000));
 }
 
 /** Wakes the sandbox: bumps SIGNAL and notifies any waiter. Called by the main thread. */

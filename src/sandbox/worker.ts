@@ -8,12 +8,17 @@
  * A guest that traps or exits is never called again: its instance is discarded and a fresh one
  * is made from the same compiled modules before the next request ("recycling"); the reuse policy
  * (max_requests_per_instance) recycles the same way, after the response, off the critical path.
+ *
+ * Requests come in batches and are served one after the other. When the pool pipelines short
+ * requests (several queued on one sandbox), the responses of all but the last are held and sent
+ * together with the last one's: one wake-up of the main thread per batch, not per request. Held
+ * messages go out before any wait (./blocking.ts) and once the oldest is HOLD_MS old.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
-import { publishBlockedIn, takeBlockedMs } from './blocking.js';
+import { publishBlockedIn, setBeforeBlock, takeBlockedMs } from './blocking.js';
 import { ThreadClock, currentTid } from './cpu.js';
-import { CPU_BASE, wideSlots } from './shared.js';
+import { ABORTED, CPU_BASE, CURRENT, WALL_BASE, wallMicros, wideSlots } from './shared.js';
 import { Exchange, type Post } from './exchange.js';
 import type { FromSandbox, GuestOutcome, SandboxInit, ToSandbox, RequestHead } from './protocol.js';
 import { GuestExit } from './wasi-http/cli.js';
@@ -27,7 +32,34 @@ import type { runWagiRequest as RunWagiRequest } from './wagi/handler.js';
 process.env = { ...process.env };
 
 const port = parentPort!;
-const post: Post = (msg: FromSandbox, transfer?: ArrayBuffer[]) => port.postMessage(msg, transfer ?? []);
+
+/** Longest a message is held back while pipelined requests run behind it, ms. */
+const HOLD_MS = 1;
+/** Messages not yet sent (see `post`), their transfer lists, and when the first was held. */
+let held: FromSandbox[] = [];
+let heldTransfer: ArrayBuffer[] = [];
+let heldSince = 0;
+/** true while the request being served has more pipelined requests behind it in `queue`. */
+let hold = false;
+
+/** Sends every held message, as one message (a 'batch' when there are several). */
+function send(): void {
+  if (held.length === 0) return;
+  const msgs = held;
+  const transfer = heldTransfer;
+  held = [];
+  heldTransfer = [];
+  port.postMessage(msgs.length === 1 ? msgs[0] : { t: 'batch', msgs }, transfer);
+}
+
+/** Posts to the main thread, or holds the message while pipelined requests follow (see the top). */
+const post: Post = (msg: FromSandbox, transfer?: ArrayBuffer[]) => {
+  if (held.length === 0) heldSince = performance.now();
+  held.push(msg);
+  if (transfer) for (const t of transfer) heldTransfer.push(t);
+  if (!hold || performance.now() - heldSince >= HOLD_MS) send();
+};
+setBeforeBlock(send);
 
 interface Handler {
   handle(request: unknown, outparam: unknown): void;
@@ -175,7 +207,48 @@ let chain: Promise<void> = Promise.resolve();
 const fail = (err: unknown, code: string) =>
   post({ t: 'init-error', message: err instanceof Error ? err.message : String(err), code });
 
-port.on('message', (msg: ToSandbox) => {
+/** Requests received and not yet served, in order. */
+const queue: Array<{ head: RequestHead; recycle: boolean }> = [];
+let draining = false;
+
+/** Serves the queue until it is empty, taking requests that arrive meanwhile; then sends what is held. */
+async function drain(): Promise<void> {
+  const cfg = init!;
+  for (;;) {
+    for (let m; (m = receiveMessageOnPort(port)) !== undefined;) onMessage(m.message as ToSandbox);
+    const next = queue.shift();
+    if (!next) break;
+    const { head, recycle } = next;
+    hold = queue.length > 0 && head.bodyLength === 0;
+    if (hold && performance.now() - heldSince >= HOLD_MS) send();
+    const seq = head.seq ?? 0;
+    slots![WALL_BASE] = wallMicros();
+    Atomics.store(cfg.control, CURRENT, seq);
+    if (Atomics.load(cfg.control, ABORTED) === seq) {
+      // Its client left while it waited behind others: it never starts.
+      post({ t: 'res', seq, done: { kind: 'aborted', message: 'the client went away before the request started', cpuNs: cpuSinceLast(), blockedMs: 0 } });
+      continue;
+    }
+    if (cfg.abi === 'wagi') {
+      runWagiRequest!(cfg, head, post, cpuSinceLast);
+      continue;
+    }
+    const again = runWasiHttp(head, recycle);
+    if (saveGlueCache) setImmediate(saveGlueCache); // after the response went out; holds what this request compiled
+    saveGlueCache = null;
+    if (again) {
+      handler = null;
+      memories = [];
+      await instantiate();
+      cpuSinceLast();
+      post({ t: 'ready', memory: memoryInUse() });
+    }
+  }
+  hold = false;
+  send();
+}
+
+function onMessage(msg: ToSandbox): void {
   if (msg.t === 'bind') {
     init = msg.init;
     slots = wideSlots(init.control);
@@ -191,23 +264,21 @@ port.on('message', (msg: ToSandbox) => {
     );
     return;
   }
-  chain = chain.then(async () => {
-    if (init!.abi === 'wagi') {
-      runWagiRequest!(init!, msg.head, post, cpuSinceLast);
-      return;
-    }
-    const again = runWasiHttp(msg.head, msg.recycle);
-    if (saveGlueCache) setImmediate(saveGlueCache); // after the response went out; holds what this request compiled
-    saveGlueCache = null;
-    if (again) {
-      handler = null;
-      memories = [];
-      await instantiate();
-      cpuSinceLast();
-      post({ t: 'ready', memory: memoryInUse() });
-    }
-  }).catch((err: unknown) => fail(err, 'ERR_SANDBOX_CRASHED'));
-});
+  for (const r of msg.list) queue.push(r);
+  if (draining) return;
+  draining = true;
+  chain = chain
+    .then(drain)
+    .catch((err: unknown) => {
+      hold = false;
+      fail(err, 'ERR_SANDBOX_CRASHED');
+    })
+    .finally(() => {
+      draining = false;
+    });
+}
+
+port.on('message', onMessage);
 
 // A blank sandbox runs what every bind runs once before it is needed: a first run compiles and
 // warms code that a bind would otherwise pay for on the request's critical path. `performance`

@@ -97,6 +97,10 @@ export class Scheduler {
    * Takes a run slot for the tenant: at once (returns null) when the policy allows, else a promise
    * resolved in fair order. Rejects with IsolaError ERR_OVERLOADED (503) after `maxWaitMs`.
    * Every successful enter must be followed by exactly one `leave`.
+   *
+   * A request queued behind others on a busy sandbox (pipelining, ../pool/policy.ts mayPipeline)
+   * takes no slot: it runs only after the sandbox's earlier requests, on the slot they hold.
+   * It calls only `leave(tenant, cpuNs, true)`.
    */
   enter(tenant: string): Promise<void> | null {
     const s = this.state(tenant);
@@ -120,11 +124,16 @@ export class Scheduler {
     });
   }
 
-  /** Gives a run slot back and charges `cpuNs` of measured CPU to the tenant. */
-  leave(tenant: string, cpuNs: number): void {
+  /**
+   * Gives a run slot back and charges `cpuNs` of measured CPU to the tenant. `behind`: the request
+   * was pipelined and took no slot (see `enter`); it is only charged.
+   */
+  leave(tenant: string, cpuNs: number, behind = false): void {
     const s = this.state(tenant);
-    s.running--;
-    this.totalRunning--;
+    if (!behind) {
+      s.running--;
+      this.totalRunning--;
+    }
     const cpuMs = cpuNs / 1e6;
     const now = Date.now();
     s.usage = decay(s.usage, now, this.halfLifeMs);

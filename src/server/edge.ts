@@ -11,7 +11,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
 import { toIsolaError } from '../errors.js';
 import type { RequestHead } from '../sandbox/protocol.js';
-import { sendError } from '../sandbox/sandbox.js';
+import { sendError, type RunResult } from '../sandbox/sandbox.js';
 import type { Logger } from '../telemetry/log.js';
 import { defaultSlots } from '../scheduler/from-config.js';
 import { Scheduler } from '../scheduler/scheduler.js';
@@ -23,6 +23,8 @@ import { handleExpectContinue, listen } from './listen.js';
 import { classifyRejection, classifyRun, REQUEST_BODY_LIMIT, type Verdict } from './outcome.js';
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+/** How many times one request is served again after its sandbox died before it began (RunResult `requeue`). */
+const MAX_REQUEUES = 2;
 
 export interface EdgeServer {
   server: Server;
@@ -142,43 +144,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
     refused(d, id, req.method ?? 'GET', path, started, { status: e.status, verdict: classifyRejection(e.code, e.message), code: e.code, message: e.message, waitedMs: 0 });
     return;
   }
-  let sandbox = d.pool.tryAcquire();
-  let waitedMs = 0;
-  let cold = false;
-  if (!sandbox) {
-    // Slow path: wait in the function's queue; a client that gives up leaves the queue.
-    const gone = new ClientGone();
-    const onClose = gone.abort;
-    res.once('close', onClose);
-    const t0 = performance.now();
-    try {
-      ({ sandbox, waitedMs, cold } = await d.pool.acquire(gone));
-    } catch (err) {
-      const e = toIsolaError(err);
-      const waited = performance.now() - t0;
-      if (gone.aborted || res.destroyed) {
-        refused(d, id, req.method ?? 'GET', path, started, { status: 0, verdict: CLIENT_ABORT, code: e.code, message: 'the client left while queued', waitedMs: waited });
-        return;
-      }
-      if (e.code === 'ERR_SHUTTING_DOWN' && !rerouted && deployments.get(d.key) !== d) {
-        // The version this request matched was replaced (a deploy) while it waited: route it again.
-        res.off('close', onClose);
-        return dispatch(req, res, deployments, log, scheduler, metrics, true);
-      }
-      if (!res.headersSent) sendError(res, e.status, e.code, e.message, id, e.status === 503 ? { 'retry-after': '1' } : undefined);
-      refused(d, id, req.method ?? 'GET', path, started, { status: e.status, verdict: classifyRejection(e.code, e.message), code: e.code, message: e.message, waitedMs: waited });
-      return;
-    } finally {
-      res.off('close', onClose);
-    }
-    d.metrics?.queued(waitedMs);
-  }
-  if (res.destroyed || res.writableEnded) {
-    // The client gave up while the sandbox was on its way: it goes straight back.
-    d.pool.release(sandbox);
-    refused(d, id, req.method ?? 'GET', path, started, { status: 0, verdict: CLIENT_ABORT, code: '', message: 'the client left while queued', waitedMs });
-    return;
-  }
+  const bodyless = length === 0;
   const sock = req.socket;
   const head: RequestHead = {
     id,
@@ -196,24 +162,76 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
     route: match.route.source,
     bodyLength: length,
   };
-  // A run slot, shared fairly between tenants (least recent CPU first).
-  const slot = scheduler.enter(tenant);
-  if (slot) {
-    try {
-      await slot;
-    } catch (err) {
+  let waitedMs = 0;
+  let cold = false;
+  let result: RunResult;
+  // A request whose sandbox died before its response began (another request's limit, a crash) is
+  // served again on another sandbox, up to MAX_REQUEUES times (RunResult outcome `requeue`).
+  for (let requeues = 0; ; requeues++) {
+    let sandbox = d.pool.tryAcquire(bodyless);
+    if (!sandbox) {
+      // Slow path: wait in the function's queue; a client that gives up leaves the queue.
+      const gone = new ClientGone();
+      const onClose = gone.abort;
+      res.once('close', onClose);
+      const t0 = performance.now();
+      try {
+        let waited: number;
+        ({ sandbox, waitedMs: waited, cold } = await d.pool.acquire(gone, bodyless));
+        waitedMs += waited;
+      } catch (err) {
+        const e = toIsolaError(err);
+        const waited = waitedMs + performance.now() - t0;
+        if (gone.aborted || res.destroyed) {
+          refused(d, id, head.method, path, started, { status: 0, verdict: CLIENT_ABORT, code: e.code, message: 'the client left while queued', waitedMs: waited });
+          return;
+        }
+        if (e.code === 'ERR_SHUTTING_DOWN' && !rerouted && deployments.get(d.key) !== d) {
+          // The version this request matched was replaced (a deploy) while it waited: route it again.
+          res.off('close', onClose);
+          return dispatch(req, res, deployments, log, scheduler, metrics, true);
+        }
+        if (!res.headersSent) sendError(res, e.status, e.code, e.message, id, e.status === 503 ? { 'retry-after': '1' } : undefined);
+        refused(d, id, head.method, path, started, { status: e.status, verdict: classifyRejection(e.code, e.message), code: e.code, message: e.message, waitedMs: waited });
+        return;
+      } finally {
+        res.off('close', onClose);
+      }
+      d.metrics?.queued(waitedMs);
+    }
+    if (res.destroyed || res.writableEnded) {
+      // The client gave up while the sandbox was on its way: it goes straight back.
       d.pool.release(sandbox);
-      const e = toIsolaError(err);
-      sendError(res, e.status, e.code, e.message, id, { 'retry-after': '1' });
-      refused(d, id, head.method, path, started, { status: e.status, verdict: classifyRejection(e.code, e.message), code: e.code, message: e.message, waitedMs });
+      refused(d, id, head.method, path, started, { status: 0, verdict: CLIENT_ABORT, code: '', message: 'the client left while queued', waitedMs });
       return;
     }
+    // A run slot, shared fairly between tenants (least recent CPU first); a request queued on a
+    // busy sandbox (pipelined) runs on the slot of the requests before it.
+    const behind = sandbox.state === 'busy';
+    const slot = behind ? null : scheduler.enter(tenant);
+    if (slot) {
+      try {
+        await slot;
+      } catch (err) {
+        d.pool.release(sandbox);
+        const e = toIsolaError(err);
+        sendError(res, e.status, e.code, e.message, id, { 'retry-after': '1' });
+        refused(d, id, head.method, path, started, { status: e.status, verdict: classifyRejection(e.code, e.message), code: e.code, message: e.message, waitedMs });
+        return;
+      }
+    }
+    const recycle = d.pool.recycleAfter(sandbox);
+    result = await sandbox.run(head, req, res, { timeoutMs: d.limits.timeoutMs, cpuMs: d.limits.cpuMs, maxRequestBodyBytes: d.limits.maxRequestBodyBytes }, recycle);
+    d.pool.release(sandbox, result.outcome === 'ok' ? result : undefined);
+    scheduler.leave(tenant, result.cpuNs, behind);
+    if (result.outcome !== 'requeue') break;
+    if (requeues >= MAX_REQUEUES || res.destroyed) {
+      sendError(res, 500, 'ERR_SANDBOX_CRASHED', result.message ?? 'sandbox crashed', id);
+      result = { ...result, status: 500, outcome: 'crashed', code: 'ERR_SANDBOX_CRASHED' };
+      break;
+    }
   }
-  const recycle = d.pool.recycleAfter(sandbox);
-  const result = await sandbox.run(head, req, res, { timeoutMs: d.limits.timeoutMs, cpuMs: d.limits.cpuMs, maxRequestBodyBytes: d.limits.maxRequestBodyBytes }, recycle);
-  d.pool.release(sandbox, result.outcome === 'ok' ? result.blockedMs : undefined);
   if (result.outcome === 'body-too-large') lingerAfterResponse(res);
-  scheduler.leave(tenant, result.cpuNs);
   const ms = performance.now() - started;
   const verdict = classifyRun(result.outcome, result.code, result.message);
   const m = d.metrics;

@@ -35,6 +35,8 @@ export interface PoolSample {
   waiting: number;
   /** Share of recent requests that blocked in host calls, 0–1. */
   blockingShare?: number;
+  /** Requests queued on a busy sandbox behind others (pipelining), since the deployment started. */
+  pipelined?: number;
 }
 
 /** The live state read at scrape time; every part is optional. */
@@ -240,6 +242,15 @@ export class Metrics {
       collect() {
         this.reset();
         for (const p of self.sources.pools?.() ?? []) if (p.stats.blockingShare !== undefined) this.labels(p.tenant, p.name).set(p.stats.blockingShare);
+      },
+    });
+    new Counter({
+      name: 'isola_pipelined_requests_total',
+      help: 'Requests queued on a busy sandbox behind others (short requests of a compute-bound function at its sandbox cap), by live deployment',
+      labelNames: fn, registers: r,
+      collect() {
+        this.reset();
+        for (const p of self.sources.pools?.() ?? []) if (p.stats.pipelined) this.labels(p.tenant, p.name).inc(p.stats.pipelined);
       },
     });
     new Gauge({

@@ -334,6 +334,25 @@ function nap(g: { local(name: string): string }): string {
     (call $pollable.drop (local.get $nap))`;
 }
 
+/**
+ * 200 text/plain whose body is the request's path with query and `\n`; a path that starts with
+ * `/spin` loops forever instead (for tests of requests that share a sandbox with a runaway one).
+ */
+export const path: GuestSource = (o) =>
+  guest((g) => {
+    g.local('pp');
+    g.local('pl');
+    const spin = [...'/spin'].map((c, i) => `(i32.eq (i32.load8_u offset=${i} (local.get $pp)) (i32.const ${c.charCodeAt(0)}))`);
+    return `
+    (call $path (local.get $req)) (local.set $pl) (local.set $pp)
+    (if (i32.ge_u (local.get $pl) (i32.const 5))
+      (then (if (i32.and (i32.and ${spin[0]} ${spin[1]}) (i32.and (i32.and ${spin[2]} ${spin[3]}) ${spin[4]}))
+        (then (loop $forever (br $forever))))))
+    (call $print (local.get $pp) (local.get $pl))
+    ${print(g, NL)}
+    ${replyText(g, 200)}`;
+  }, o);
+
 /** Every guest by its name. */
 export const guests = {
   hello,
@@ -358,6 +377,7 @@ export const guests = {
   'spin-after-head': spinAfterHead,
   'memory-bomb': memoryBomb,
   'fields-bomb': fieldsBomb,
+  path,
 } satisfies Record<string, GuestSource>;
 
 /** The name of a guest in `guests`. */

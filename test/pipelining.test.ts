@@ -1,0 +1,90 @@
+/**
+ * Pipelining end to end (issue 5's throughput work): short bodyless requests of a compute-bound
+ * function at its sandbox cap queue on a busy sandbox and cross to its thread in batches. Real
+ * `isola dev`, the WAT `path` guest (answers its own path; `/spin…` loops forever), real HTTP on
+ * loopback. Each test first sends enough sequential requests for the pool to see the function as
+ * compute-bound (its blocking share starts at 1 and falls by 1/64 a request).
+ */
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildGuest } from './guests/index.js';
+import { scrape } from './support/metrics.js';
+import { startIsola, until, writeConfig, type Isola } from './support/server.js';
+
+let pathGuest: string;
+let isola: Isola | null = null;
+let admin = '';
+
+beforeAll(async () => {
+  pathGuest = await buildGuest('path');
+}, 120_000);
+
+afterEach(async () => {
+  await isola?.stop();
+  isola = null;
+});
+
+async function start(limits: Record<string, string>): Promise<Isola> {
+  const config = writeConfig([{ name: 'p', wasm: pathGuest, routes: ['/*'], limits, pool: { min_warm: 1, max_instances: 1 } }]);
+  isola = await startIsola(config, ['--admin-port', '0']);
+  await until(() => /admin on http:\/\/\S+/.test(isola!.stderr()), 5000, 'admin line');
+  admin = /admin on (http:\/\/\S+)/.exec(isola.stderr())![1]!;
+  return isola;
+}
+
+async function get(i: Isola, path: string): Promise<{ status: number; body: string; code?: string }> {
+  // fetch opens a connection per request in flight (no per-origin limit), so concurrent requests really are concurrent.
+  const res = await fetch(i.url + path);
+  const body = await res.text();
+  const code = res.status >= 400 ? (JSON.parse(body) as { error: { code: string } }).error.code : undefined;
+  return { status: res.status, body, code };
+}
+
+/** Sequential requests until the pool treats the function as compute-bound (share < 0.1 needs ~150). */
+async function warmUp(i: Isola): Promise<void> {
+  for (let n = 0; n < 200; n++) expect((await get(i, `/warm/${n}`)).status).toBe(200);
+}
+
+const pipelined = async () => (await scrape(admin + '/metrics')).value('isola_pipelined_requests_total', { tenant: 'p', function: 'p' });
+
+describe('pipelining', () => {
+  it('queues concurrent short requests on the busy sandbox and answers each with its own response', async () => {
+    const i = await start({});
+    await warmUp(i);
+    expect(await pipelined()).toBe(0); // sequential requests always find the sandbox idle
+    const paths = Array.from({ length: 64 }, (_, n) => `/r/${n}?q=${n}`);
+    const answers = await Promise.all(paths.map((p) => get(i, p)));
+    answers.forEach((a, n) => expect(a).toEqual({ status: 200, body: `${paths[n]}\n`, code: undefined }));
+    expect(await pipelined()).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('never pipelines requests with a body', async () => {
+    const i = await start({});
+    await warmUp(i);
+    const answers = await Promise.all(Array.from({ length: 32 }, async (_, n) => {
+      const res = await fetch(`${i.url}/post/${n}`, { method: 'POST', body: 'x'.repeat(100) });
+      return { status: res.status, body: await res.text() };
+    }));
+    answers.forEach((a, n) => expect(a).toEqual({ status: 200, body: `/post/${n}\n` }));
+    expect(await pipelined()).toBe(0);
+  }, 60_000);
+
+  it.each([
+    ['CPU', { cpu: '150ms', timeout: '10s' }, 503, 'ERR_CPU_LIMIT'],
+    ['wall-clock', { cpu: '10s', timeout: '300ms' }, 504, 'ERR_WALL_TIMEOUT'],
+  ] as const)('stops a runaway request at its %s limit; the requests queued behind it are served again elsewhere', async (_, limits, status, code) => {
+    const i = await start(limits);
+    await warmUp(i);
+    const before = await pipelined();
+    const spin = get(i, '/spin');
+    await new Promise((r) => setTimeout(r, 20)); // the runaway request is on the sandbox first
+    const paths = Array.from({ length: 12 }, (_, n) => `/after/${n}`);
+    const answers = await Promise.all(paths.map((p) => get(i, p)));
+    expect(await spin).toMatchObject({ status, code });
+    answers.forEach((a, n) => expect(a).toEqual({ status: 200, body: `${paths[n]}\n`, code: undefined }));
+    expect(await pipelined()).toBeGreaterThan(before); // they really were queued behind it
+    // The pool is whole again: the next requests are served as usual.
+    for (let n = 0; n < 5; n++) expect(await get(i, `/again/${n}`)).toEqual({ status: 200, body: `/again/${n}\n`, code: undefined });
+    const log = i.logs().find((l) => l.path === '/spin' && typeof l.status === 'number');
+    expect(log).toMatchObject({ status, error_code: code });
+  }, 60_000);
+});
