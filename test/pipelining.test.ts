@@ -23,8 +23,8 @@ afterEach(async () => {
   isola = null;
 });
 
-async function start(limits: Record<string, string>): Promise<Isola> {
-  const config = writeConfig([{ name: 'p', wasm: pathGuest, routes: ['/*'], limits, pool: { min_warm: 1, max_instances: 1 } }]);
+async function start(limits: Record<string, string>, pool: Record<string, number> = { min_warm: 1, max_instances: 1 }): Promise<Isola> {
+  const config = writeConfig([{ name: 'p', wasm: pathGuest, routes: ['/*'], limits, pool }]);
   isola = await startIsola(config, ['--admin-port', '0']);
   await until(() => /admin on http:\/\/\S+/.test(isola!.stderr()), 5000, 'admin line');
   admin = /admin on (http:\/\/\S+)/.exec(isola.stderr())![1]!;
@@ -71,20 +71,34 @@ describe('pipelining', () => {
   it.each([
     ['CPU', { cpu: '150ms', timeout: '10s' }, 503, 'ERR_CPU_LIMIT'],
     ['wall-clock', { cpu: '10s', timeout: '300ms' }, 504, 'ERR_WALL_TIMEOUT'],
-  ] as const)('stops a runaway request at its %s limit; the requests queued behind it are served again elsewhere', async (_, limits, status, code) => {
+  ] as const)('stops a runaway request at its %s limit; the requests queued with it on its sandbox are served again elsewhere', async (_, limits, status, code) => {
     const i = await start(limits);
     await warmUp(i);
     const before = await pipelined();
-    const spin = get(i, '/spin');
-    await new Promise((r) => setTimeout(r, 20)); // the runaway request is on the sandbox first
-    const paths = Array.from({ length: 12 }, (_, n) => `/after/${n}`);
-    const answers = await Promise.all(paths.map((p) => get(i, p)));
-    expect(await spin).toMatchObject({ status, code });
+    // All at once: the ones that find the sandbox busy queue on it, behind or before the runaway one.
+    const paths = Array.from({ length: 12 }, (_, n) => `/with/${n}`);
+    const [spin, ...answers] = await Promise.all([get(i, '/spin'), ...paths.map((p) => get(i, p))]);
+    expect(spin).toMatchObject({ status, code });
     answers.forEach((a, n) => expect(a).toEqual({ status: 200, body: `${paths[n]}\n`, code: undefined }));
-    expect(await pipelined()).toBeGreaterThan(before); // they really were queued behind it
+    expect(await pipelined()).toBeGreaterThan(before); // they really were queued on a sandbox
     // The pool is whole again: the next requests are served as usual.
     for (let n = 0; n < 5; n++) expect(await get(i, `/again/${n}`)).toEqual({ status: 200, body: `/again/${n}\n`, code: undefined });
     const log = i.logs().find((l) => l.path === '/spin' && typeof l.status === 'number');
     expect(log).toMatchObject({ status, error_code: code });
+  }, 60_000);
+
+  it('queues nothing behind a request that has run long, and lifts the sandbox cap for the others', async () => {
+    const i = await start({ cpu: '3s', timeout: '5s' }, { min_warm: 1, max_instances: 4 });
+    await warmUp(i);
+    const before = await pipelined();
+    let spinDone = false;
+    const spin = get(i, '/spin').finally(() => (spinDone = true));
+    await new Promise((r) => setTimeout(r, 100)); // the runaway request has now run long
+    const paths = Array.from({ length: 12 }, (_, n) => `/later/${n}`);
+    const answers = await Promise.all(paths.map((p) => get(i, p)));
+    expect(spinDone).toBe(false); // served by other sandboxes while the runaway one still runs
+    answers.forEach((a, n) => expect(a).toEqual({ status: 200, body: `${paths[n]}\n`, code: undefined }));
+    expect(await pipelined()).toBe(before);
+    expect(await spin).toMatchObject({ status: 503, code: 'ERR_CPU_LIMIT' });
   }, 60_000);
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { blockingShare, cappedNow, isSurplus, COMPUTE_BOUND_BELOW, COMPUTE_BOUND_UNTIL, computeBoundAfter, computeCap, fits, pickIdle, pickVictim, shouldGrow, shouldRecycle, toEvict, cpuAverage, mayPipeline, pickPipelined, PIPELINE_CPU_MS, PIPELINE_DEPTH } from './policy.js';
+import { blockingShare, cappedNow, isSurplus, COMPUTE_BOUND_BELOW, COMPUTE_BOUND_UNTIL, computeBoundAfter, computeCap, fits, pickIdle, pickVictim, shouldGrow, shouldRecycle, toEvict, cpuAverage, isLongRunning, LONG_RUN_MS, mayPipeline, pickPipelined, PIPELINE_CPU_MS, PIPELINE_DEPTH } from './policy.js';
 
 describe('pickIdle', () => {
   it('picks the most recently idle', () => {
@@ -18,13 +18,15 @@ describe('shouldGrow', () => {
   });
   it('not when enough are already starting for the waiters', () => expect(shouldGrow({ ...base, starting: 1 })).toBe(false));
   it('not with nobody waiting', () => expect(shouldGrow({ ...base, waiting: 0 })).toBe(false));
-  it('a compute-bound function stops at one sandbox per CPU (at least two)', () => {
+  it('a compute-bound function stops at one sandbox per CPU', () => {
     expect(shouldGrow({ ...base, live: 2, waiting: 9, computeBound: true, cores: 2 })).toBe(false);
     expect(shouldGrow({ ...base, live: 1, starting: 1, waiting: 9, computeBound: true, cores: 2 })).toBe(false);
     expect(shouldGrow({ ...base, live: 1, waiting: 9, computeBound: true, cores: 2 })).toBe(true);
-    expect(shouldGrow({ ...base, live: 1, waiting: 9, computeBound: true, cores: 1 })).toBe(true);
+    expect(shouldGrow({ ...base, live: 1, waiting: 9, computeBound: true, cores: 1 })).toBe(false);
+    expect(shouldGrow({ ...base, live: 0, waiting: 9, computeBound: true, cores: 1 })).toBe(true);
     expect(shouldGrow({ ...base, live: 3, waiting: 9, computeBound: true, cores: 8 })).toBe(true);
-    expect(computeCap(1)).toBe(2);
+    expect(computeCap(1)).toBe(1);
+    expect(computeCap(0)).toBe(1);
     expect(computeCap(16)).toBe(16);
   });
   it('a function whose requests wait grows to max_instances', () => {
@@ -156,5 +158,15 @@ describe('pipelining', () => {
     let avg = cpuAverage(Infinity, 0.1);
     for (let i = 0; i < 100; i++) avg = cpuAverage(avg, 5);
     expect(avg).toBeGreaterThan(4.9);
+  });
+});
+
+describe('isLongRunning', () => {
+  it('is longer than LONG_RUN_MS and ten times the average CPU', () => {
+    expect(isLongRunning(LONG_RUN_MS + 1, 0.05)).toBe(true);
+    expect(isLongRunning(LONG_RUN_MS - 1, 0.05)).toBe(false);
+    expect(isLongRunning(150, 20)).toBe(false); // a heavy function's usual request
+    expect(isLongRunning(250, 20)).toBe(true);
+    expect(isLongRunning(1000, Infinity)).toBe(false); // nothing known yet: not long
   });
 });

@@ -11,7 +11,7 @@ import { IsolaError } from '../errors.js';
 import type { Sandbox, SandboxSpec } from '../sandbox/sandbox.js';
 import type { SandboxManager } from './manager.js';
 import { availableParallelism } from 'node:os';
-import { BLOCKED_MS, blockingShare, cappedNow, computeBoundAfter, cpuAverage, isSurplus, mayPipeline, PIPELINE_DEPTH, pickIdle, pickPipelined, shouldGrow, shouldRecycle, toEvict } from './policy.js';
+import { BLOCKED_MS, blockingShare, cappedNow, computeBoundAfter, cpuAverage, isLongRunning, isSurplus, mayPipeline, PIPELINE_DEPTH, pickIdle, pickPipelined, shouldGrow, shouldRecycle, toEvict } from './policy.js';
 
 /** CPUs this process may run on (the affinity mask: `taskset` narrows it). */
 const CORES = availableParallelism();
@@ -318,15 +318,16 @@ export class FunctionPool {
 
   /**
    * Compute-bound by its recent history, and none of its requests waited in the last
-   * WAIT_COOLDOWN_MS (busy sandboxes blocked right now count): a function whose requests just
-   * started waiting (long uploads, long polls) is not held to the cap until enough of them have
-   * finished to move the history, and one that waits now and then does not flap.
+   * WAIT_COOLDOWN_MS (busy sandboxes blocked right now count, and so do those whose request has
+   * run long, policy.isLongRunning): a function whose requests just started waiting (long uploads,
+   * long polls) or one runaway request is not held to the cap, and one that waits now and then
+   * does not flap.
    */
   private computeBoundNow(): boolean {
     if (!this.computeBound) return false;
     const now = performance.now();
     for (const sb of this.busy.keys()) {
-      if (sb.blockedNow()) {
+      if (sb.blockedNow() || isLongRunning(sb.runningMs(), this.cpuMs)) {
         this.lastWait = now;
         break;
       }

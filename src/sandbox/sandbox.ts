@@ -140,6 +140,8 @@ export class Sandbox {
   private clock_: ThreadClock | null = null;
   private readonly worker: Worker;
   private readonly control = createControl();
+  /** The control block's i64 slots (CPU_BASE, WALL_BASE). */
+  private readonly slots = wideSlots(this.control);
   private readonly bodyPort: MessagePort;
   private readonly guestPort: MessagePort;
   /** Requests posted and not yet done, oldest first (more than one only when pipelined). */
@@ -271,10 +273,18 @@ export class Sandbox {
     return Atomics.load(this.control, BLOCKED) === 1;
   }
 
+  /** How long the thread has been running its current request, ms (wall clock); 0 when it runs none. */
+  runningMs(): number {
+    const head = this.runs[0];
+    if (!head || Atomics.load(this.control, CURRENT) < head.seq) return 0;
+    const began = this.slots[WALL_BASE]!;
+    return began === 0n ? 0 : Number(wallMicros() - began) / 1000;
+  }
+
   /** CPU the worker thread has used since its current request began, ns (read from the main thread). */
   cpuInRequest(): bigint {
     this.clock_ ??= ThreadClock.ofThread(this.tid);
-    return this.clock_.now() - wideSlots(this.control)[CPU_BASE]!;
+    return this.clock_.now() - this.slots[CPU_BASE]!;
   }
 
   /** Calls `fn` once when the worker is gone (crash, terminate). */
@@ -400,8 +410,9 @@ export class Sandbox {
       wallMs = performance.now() - head.postedAt;
     } else {
       run = this.runs.find((r) => r.seq === current);
-      if (!run) {
-        // Done with `current`; the next one is about to begin.
+      const began = this.slots[WALL_BASE]!;
+      if (!run || began === 0n) {
+        // Done with `current` (its end is on its way); the next one is about to begin.
         this.watch = setTimeout(this.watchdog, 1);
         return;
       }
@@ -413,7 +424,7 @@ export class Sandbox {
         }
         cpuLeft = Math.max(1, cpuMs - used);
       }
-      wallMs = Math.min(performance.now() - run.postedAt, Number(wallMicros() - wideSlots(this.control)[WALL_BASE]!) / 1000);
+      wallMs = Math.min(performance.now() - run.postedAt, Number(wallMicros() - began) / 1000);
     }
     const wallLeft = timeoutMs - wallMs;
     if (wallLeft <= 0.5) {

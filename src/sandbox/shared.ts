@@ -30,7 +30,7 @@ export const CURRENT = 6;
 export const CONTROL_WORDS = 16;
 /** i64 slot 0: the sandbox thread's CPU clock (ns, /proc schedstat) when its current request began. */
 export const CPU_BASE = 0;
-/** i64 slot 1: when the CURRENT request began, µs since the epoch (`performance.timeOrigin + now()`). */
+/** i64 slot 1: when the CURRENT request began, µs since the epoch (`performance.timeOrigin + now()`); 0 once it ended. */
 export const WALL_BASE = 1;
 
 /** Bytes of body data allowed in flight in each direction before the producer waits (1 MiB). */

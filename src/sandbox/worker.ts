@@ -226,17 +226,21 @@ async function drain(): Promise<void> {
     Atomics.store(cfg.control, CURRENT, seq);
     if (Atomics.load(cfg.control, ABORTED) === seq) {
       // Its client left while it waited behind others: it never starts.
+      slots![WALL_BASE] = 0n;
       post({ t: 'res', seq, done: { kind: 'aborted', message: 'the client went away before the request started', cpuNs: cpuSinceLast(), blockedMs: 0 } });
       continue;
     }
     if (cfg.abi === 'wagi') {
       runWagiRequest!(cfg, head, post, cpuSinceLast);
+      slots![WALL_BASE] = 0n;
       continue;
     }
     const again = runWasiHttp(head, recycle);
+    slots![WALL_BASE] = 0n; // between requests (the main thread may learn of this one's end later)
     if (saveGlueCache) setImmediate(saveGlueCache); // after the response went out; holds what this request compiled
     saveGlueCache = null;
     if (again) {
+      send(); // the answer (a trap's 5xx, say) goes before the new instance is made
       handler = null;
       memories = [];
       await instantiate();
