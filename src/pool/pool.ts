@@ -51,6 +51,8 @@ export interface Ran {
   blockedMs: number;
   /** CPU time it used, ns. */
   cpuNs: number;
+  /** It was stopped at its CPU or wall-clock limit (then only its CPU counts, not its blocked time). */
+  limit?: boolean;
 }
 
 /** What `acquire` hands out. */
@@ -272,10 +274,12 @@ export class FunctionPool {
    */
   release(sb: Sandbox, ran?: Ran): void {
     if (ran !== undefined) {
-      const { blockedMs } = ran;
-      if (blockedMs >= BLOCKED_MS) this.lastWait = performance.now();
-      this.blocking = blockingShare(this.blocking, blockedMs);
-      this.computeBound = computeBoundAfter(this.computeBound, this.blocking);
+      if (!ran.limit) {
+        const { blockedMs } = ran;
+        if (blockedMs >= BLOCKED_MS) this.lastWait = performance.now();
+        this.blocking = blockingShare(this.blocking, blockedMs);
+        this.computeBound = computeBoundAfter(this.computeBound, this.blocking);
+      }
       this.cpuMs = cpuAverage(this.cpuMs, ran.cpuNs / 1e6);
     }
     const handed = this.busy.get(sb) ?? 1;

@@ -68,8 +68,9 @@ export class Exchange {
   private logDropped = 0;
 
   private readonly startedAt = performance.now();
-  /** The request's sequence number in its sandbox (RequestHead.seq). */
+  /** The request's sequence number in its sandbox (RequestHead.seq), and its bit in ABORTED. */
   private readonly seq: number;
+  private readonly abortBit: number;
 
   constructor(
     head: RequestHead,
@@ -80,13 +81,13 @@ export class Exchange {
   ) {
     this.head = head;
     this.seq = head.seq ?? 0;
+    this.abortBit = head.seq === undefined ? 0 : 1 << (head.seq & 31);
     if (head.bodyLength === 0) this.bodyDone = true;
   }
 
-  /** true once the client went away (the main thread wrote this request's seq into ABORTED). */
+  /** true once the client went away (the main thread set this request's bit in ABORTED). */
   get aborted(): boolean {
-    const seq = Atomics.load(this.control, ABORTED);
-    return seq !== 0 && seq === this.seq;
+    return (Atomics.load(this.control, ABORTED) & this.abortBit) !== 0;
   }
 
   /** true once the request is over for the guest (handler returned); every later stream call fails. */

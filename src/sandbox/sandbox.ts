@@ -339,12 +339,13 @@ export class Sandbox {
    * Serves one HTTP exchange with this sandbox. Resolves when the guest is done with it (the
    * response may still be draining to the socket). Never rejects: every failure becomes a RunResult.
    * `recycle`: make a fresh instance after this request (the reuse policy); the sandbox is then
-   * `recycling` until its new instance is ready (`onReady`). The sandbox must be idle, or busy and
-   * `pipelinable` with a request that has no body (it then runs after the ones before it).
+   * `recycling` until its new instance is ready (`onReady`). The sandbox must be idle, or busy
+   * with a request that has no body (it then runs after the ones before it; the pool decides
+   * when, see `pipelinable`).
    */
   run(head: RequestHead, req: IncomingMessage, res: ServerResponse, limits: RunLimits, recycle = false): Promise<RunResult> {
     const first = this.runs.length === 0;
-    if (first ? this.state !== 'idle' : !(this.pipelinable && head.bodyLength === 0)) {
+    if (first ? this.state !== 'idle' : !(this.state === 'busy' && head.bodyLength === 0)) {
       throw new Error(`sandbox ${this.id} is ${this.state} with ${this.runs.length} requests`);
     }
     this.state = 'busy';
@@ -522,7 +523,7 @@ class ActiveRun {
         if (!this.bodyDone) this.post({ seq: this.seq, error: 'client disconnected' });
         return;
       }
-      Atomics.store(this.ctl, ABORTED, this.seq);
+      Atomics.or(this.ctl, ABORTED, 1 << (this.seq & 31));
       if (!this.bodyDone) this.post({ seq: this.seq, error: 'client disconnected' });
       signal(this.ctl);
     }
@@ -649,6 +650,7 @@ class ActiveRun {
 
   private finish(result: RunResult): void {
     this.finished = true;
+    Atomics.and(this.ctl, ABORTED, ~(1 << (this.seq & 31))); // the bit is free for a later request
     if (this.unconfirmed > 0) {
       // Bytes still on their way to the socket are this request's; they no longer hold back the sandbox's next ones.
       Atomics.sub(this.ctl, RESP_INFLIGHT, this.unconfirmed);

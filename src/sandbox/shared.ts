@@ -20,7 +20,11 @@ export const REQ_QUEUED = 1;
 export const REQ_PAUSED = 2;
 /** Response body bytes posted by the sandbox and not yet handed to the socket by the main thread. */
 export const RESP_INFLIGHT = 3;
-/** The sequence number of the last request the main thread aborted (its client went away); 0: none. */
+/**
+ * Requests whose client went away, as bits: bit `seq & 31` of a request posted and not yet done
+ * (at most PIPELINE_DEPTH are, so no two share a bit). The main thread sets it; the sandbox
+ * clears it when that request ends.
+ */
 export const ABORTED = 4;
 /** 1 while the sandbox's guest is blocked in a host call (../sandbox/blocking.ts); read by the pool. */
 export const BLOCKED = 5;

@@ -42,9 +42,45 @@ let heldSince = 0;
 /** true while the request being served has more pipelined requests behind it in `queue`. */
 let hold = false;
 
+/** Outcomes among the held messages, with each request's wall time (ms), for `shareCpu`. */
+let heldDone: Array<{ done: GuestOutcome; wallMs: number }> = [];
+/** Wall time of the request that ended last, ms (set before its outcome is posted). */
+let lastWallMs = 0;
+
+/** CPU charged to requests ahead of the thread's clock (by wall time, see shareCpu), ns. */
+let cpuAhead = 0;
+
+/**
+ * Requests served back to back, with no wake-up between them, see the thread's CPU clock
+ * (/proc schedstat, updated by the kernel at scheduling points and ticks) move only now and then:
+ * one of them would be charged the CPU of all, and most 0. So the CPU the clock shows for a batch
+ * is shared among its requests by their wall time; when it shows none yet, the batch is charged
+ * its wall time (an upper bound: the thread ran them back to back), and the clock's next reading
+ * pays that back first (`cpuAhead`), so the totals stay the clock's.
+ */
+function shareCpu(): void {
+  if (heldDone.length === 0) return;
+  let owed = 0;
+  let wall = 0;
+  for (const h of heldDone) {
+    owed += h.done.cpuNs ?? 0;
+    wall += h.wallMs;
+  }
+  const back = Math.min(cpuAhead, owed);
+  cpuAhead -= back;
+  owed -= back;
+  if (owed === 0) {
+    owed = Math.round(wall * 1e6);
+    cpuAhead += owed;
+  }
+  if (wall > 0) for (const h of heldDone) h.done.cpuNs = Math.round((owed * h.wallMs) / wall);
+  heldDone = [];
+}
+
 /** Sends every held message, as one message (a 'batch' when there are several). */
 function send(): void {
   if (held.length === 0) return;
+  shareCpu();
   const msgs = held;
   const transfer = heldTransfer;
   held = [];
@@ -56,6 +92,7 @@ function send(): void {
 const post: Post = (msg: FromSandbox, transfer?: ArrayBuffer[]) => {
   if (held.length === 0) heldSince = performance.now();
   held.push(msg);
+  if (msg.t === 'res' && msg.done) heldDone.push({ done: msg.done, wallMs: lastWallMs });
   if (transfer) for (const t of transfer) heldTransfer.push(t);
   if (!hold || performance.now() - heldSince >= HOLD_MS) send();
 };
@@ -174,6 +211,7 @@ function judge(ex: Exchange): GuestOutcome {
 
 function runWasiHttp(head: RequestHead, recycle: boolean): boolean {
   const cfg = init!;
+  const t0 = performance.now();
   const ex = new Exchange(head, cfg.control, cfg.bodyPort, post, cfg.maxLogBytes);
   const { request, outparam } = host!.begin(ex);
   const limit = cfg.fuelLimit === null ? 0n : BigInt(cfg.fuelLimit);
@@ -197,6 +235,7 @@ function runWasiHttp(head: RequestHead, recycle: boolean): boolean {
   host!.end();
   const again = recycle || outcome.discard === true;
   outcome.cpuNs = cpuSinceLast();
+  lastWallMs = performance.now() - t0;
   outcome.blockedMs = takeBlockedMs();
   if (fuel) outcome.fuel = Number(limit - (fuel.value as bigint));
   ex.close(outcome, again);
@@ -220,23 +259,29 @@ async function drain(): Promise<void> {
     if (!next) break;
     const { head, recycle } = next;
     hold = queue.length > 0 && head.bodyLength === 0;
-    if (hold && performance.now() - heldSince >= HOLD_MS) send();
+    // Held answers wait for at most one more (short) request, never for the last one of a batch.
+    if (!hold || performance.now() - heldSince >= HOLD_MS) send();
     const seq = head.seq ?? 0;
     slots![WALL_BASE] = wallMicros();
     Atomics.store(cfg.control, CURRENT, seq);
-    if (Atomics.load(cfg.control, ABORTED) === seq) {
+    const abortBit = 1 << (seq & 31);
+    if ((Atomics.load(cfg.control, ABORTED) & abortBit) !== 0) {
       // Its client left while it waited behind others: it never starts.
+      Atomics.and(cfg.control, ABORTED, ~abortBit);
       slots![WALL_BASE] = 0n;
+      lastWallMs = 0;
       post({ t: 'res', seq, done: { kind: 'aborted', message: 'the client went away before the request started', cpuNs: cpuSinceLast(), blockedMs: 0 } });
       continue;
     }
     if (cfg.abi === 'wagi') {
       runWagiRequest!(cfg, head, post, cpuSinceLast);
       slots![WALL_BASE] = 0n;
+      Atomics.and(cfg.control, ABORTED, ~abortBit);
       continue;
     }
     const again = runWasiHttp(head, recycle);
     slots![WALL_BASE] = 0n; // between requests (the main thread may learn of this one's end later)
+    Atomics.and(cfg.control, ABORTED, ~abortBit);
     if (saveGlueCache) setImmediate(saveGlueCache); // after the response went out; holds what this request compiled
     saveGlueCache = null;
     if (again) {

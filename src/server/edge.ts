@@ -16,13 +16,15 @@ import type { Logger } from '../telemetry/log.js';
 import { defaultSlots } from '../scheduler/from-config.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import type { FunctionMetrics, Metrics } from '../telemetry/metrics.js';
-import type { Abandon } from '../pool/pool.js';
+import type { Abandon, Ran } from '../pool/pool.js';
 import type { Deployment, Deployments } from './deployments.js';
 import { lingerAfterResponse } from './linger.js';
 import { handleExpectContinue, listen } from './listen.js';
 import { classifyRejection, classifyRun, REQUEST_BODY_LIMIT, type Verdict } from './outcome.js';
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Idempotent methods (RFC 9110 §9.2.2): safe to serve again. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 /** How many times one request is served again after its sandbox died before it began (RunResult `requeue`). */
 const MAX_REQUEUES = 2;
 
@@ -144,7 +146,10 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
     refused(d, id, req.method ?? 'GET', path, started, { status: e.status, verdict: classifyRejection(e.code, e.message), code: e.code, message: e.message, waitedMs: 0 });
     return;
   }
-  const bodyless = length === 0;
+  // Only bodyless requests of idempotent methods may be queued on a busy sandbox: one whose sandbox
+  // dies may be served again even if it had run (its held answer was lost with the thread), which
+  // RFC 9110 §9.2.2 allows for idempotent methods only.
+  const pipelinable = length === 0 && IDEMPOTENT.has(req.method ?? '');
   const sock = req.socket;
   const head: RequestHead = {
     id,
@@ -168,7 +173,8 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
   // A request whose sandbox died before its response began (another request's limit, a crash) is
   // served again on another sandbox, up to MAX_REQUEUES times (RunResult outcome `requeue`).
   for (let requeues = 0; ; requeues++) {
-    let sandbox = d.pool.tryAcquire(bodyless);
+    // A request served again is never queued behind others: it was just behind a failing one.
+    let sandbox = d.pool.tryAcquire(pipelinable && requeues === 0);
     if (!sandbox) {
       // Slow path: wait in the function's queue; a client that gives up leaves the queue.
       const gone = new ClientGone();
@@ -177,7 +183,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
       const t0 = performance.now();
       try {
         let waited: number;
-        ({ sandbox, waitedMs: waited, cold } = await d.pool.acquire(gone, bodyless));
+        ({ sandbox, waitedMs: waited, cold } = await d.pool.acquire(gone, pipelinable && requeues === 0));
         waitedMs += waited;
       } catch (err) {
         const e = toIsolaError(err);
@@ -222,10 +228,14 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
     }
     const recycle = d.pool.recycleAfter(sandbox);
     result = await sandbox.run(head, req, res, { timeoutMs: d.limits.timeoutMs, cpuMs: d.limits.cpuMs, maxRequestBodyBytes: d.limits.maxRequestBodyBytes }, recycle);
-    d.pool.release(sandbox, result.outcome === 'ok' ? result : undefined);
+    d.pool.release(sandbox, ranToEnd(result));
     scheduler.leave(tenant, result.cpuNs, behind);
     if (result.outcome !== 'requeue') break;
-    if (requeues >= MAX_REQUEUES || res.destroyed) {
+    if (res.destroyed) {
+      result = { ...result, status: 0, outcome: 'client-abort' };
+      break;
+    }
+    if (requeues >= MAX_REQUEUES) {
       sendError(res, 500, 'ERR_SANDBOX_CRASHED', result.message ?? 'sandbox crashed', id);
       result = { ...result, status: 500, outcome: 'crashed', code: 'ERR_SANDBOX_CRASHED' };
       break;
@@ -258,6 +268,17 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
     d.log.warn(entry, 'request failed');
   }
   if (tail) tail.publish('request', { time: new Date().toISOString(), type: 'request', tenant, function: d.name, version: d.version, ...entry });
+}
+
+/**
+ * What the pool learns from a run (FunctionPool.release): the guest's blocked time and CPU when it
+ * ran to its end, and the CPU of one stopped at its CPU or wall-clock limit (so a runaway request
+ * raises the function's average and ends pipelining for it); nothing for the rest.
+ */
+function ranToEnd(r: RunResult): Ran | undefined {
+  if (r.outcome === 'ok') return r;
+  if (r.outcome === 'cpu' || r.outcome === 'timeout') return { blockedMs: 0, cpuNs: r.cpuNs, limit: true };
+  return undefined;
 }
 
 /**
