@@ -154,7 +154,7 @@ export function pickPipelined<T extends { pipelinable: boolean }>(busy: Iterable
 
 /**
  * The running average of a function's CPU per request, ms (weight 1/16 per request; the first
- * request sets it). Pipelining reads it (pipelineTarget).
+ * request sets it). Pipelining reads it (mayPipeline).
  */
 export function cpuAverage(avg: number, cpuMs: number): number {
   return Number.isFinite(avg) ? avg + (cpuMs - avg) / 16 : cpuMs;

@@ -29,7 +29,7 @@ export interface PoolStats {
   coldStarts: number;
   /** Requests that found an idle sandbox at once. */
   warmStarts: number;
-  /** Requests queued behind others on a busy sandbox (policy.pipelineTarget). */
+  /** Requests queued behind others on a busy sandbox (policy.mayPipeline, pickPipelined). */
   pipelined: number;
   recycles: number;
   evictions: { idle: number; lru: number; surplus: number };
@@ -155,7 +155,7 @@ export class FunctionPool {
 
   /**
    * An idle sandbox now; for a request without a body (`bodyless`), else possibly a busy sandbox
-   * to queue it on (policy.pipelineTarget); or null. No allocation on this path.
+   * to queue it on (policy.mayPipeline, pickPipelined); or null. No allocation on this path.
    */
   tryAcquire(bodyless = false): Sandbox | null {
     if (this.closed || this.waiters.length > 0) return null;

@@ -87,7 +87,7 @@ export type ToSandbox =
   | { t: 'bind'; init: SandboxInit }
   /**
    * Serve these requests, in order (several when the pool pipelines short requests, see
-   * ../pool/policy.ts `pipelineTarget`); with `recycle`, make a fresh instance after that one.
+   * ../pool/policy.ts `mayPipeline`); with `recycle`, make a fresh instance after that one.
    */
   | { t: 'requests'; list: Array<{ head: RequestHead; recycle: boolean }> };
 

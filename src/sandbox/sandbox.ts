@@ -6,7 +6,7 @@
  * (the socket is destroyed, never a clean end, per RFC 9112 §6.3 / §8).
  *
  * The main thread never runs guest code. A sandbox serves one request at a time; the pool may
- * queue short bodyless requests on a busy sandbox (pipelining, ../pool/policy.ts `pipelineTarget`),
+ * queue short bodyless requests on a busy sandbox (pipelining, ../pool/policy.ts `mayPipeline`),
  * which then serves them in order. Requests are posted once per event-loop turn per sandbox, so
  * requests parsed in one turn cross to the thread in one message (one wake-up).
  */
