@@ -65,8 +65,9 @@ export const LONG_RUN_MS = 5;
 export const LONG_RUN_FACTOR = 10;
 
 /**
- * Whether a request running for `runningMs` (wall) counts as running long for a function whose
- * requests average `cpuMsAverage` of CPU: longer than LONG_RUN_MS and LONG_RUN_FACTOR × the average.
+ * Whether a request running for `runningMs` counts as running long for a function whose requests
+ * average `cpuMsAverage` of CPU: longer than LONG_RUN_MS and LONG_RUN_FACTOR × the average. The
+ * pool asks it of a request's wall time and then of its CPU time (both must be long).
  * The pool then treats its sandbox like one that waits: the compute-bound cap is lifted (for
  * WAIT_COOLDOWN_MS), so other requests get another sandbox instead of queuing behind it.
  */

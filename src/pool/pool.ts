@@ -323,7 +323,7 @@ export class FunctionPool {
   /**
    * Compute-bound by its recent history, and none of its requests waited in the last
    * WAIT_COOLDOWN_MS (busy sandboxes blocked right now count, and so do those whose request has
-   * run long, policy.isLongRunning): a function whose requests just started waiting (long uploads,
+   * run long in wall and CPU time, policy.isLongRunning): a function whose requests just started waiting (long uploads,
    * long polls) or one runaway request is not held to the cap, and one that waits now and then
    * does not flap.
    */
@@ -331,7 +331,9 @@ export class FunctionPool {
     if (!this.computeBound) return false;
     const now = performance.now();
     for (const sb of this.busy.keys()) {
-      if (sb.blockedNow() || isLongRunning(sb.runningMs(), this.cpuMs)) {
+      // Wall time first (cheap), then CPU time: on a crowded core a short request can be long on
+      // the wall clock only, and lifting the cap then would add threads to the crowd.
+      if (sb.blockedNow() || (isLongRunning(sb.runningMs(), this.cpuMs) && isLongRunning(Number(sb.cpuInRequest()) / 1e6, this.cpuMs))) {
         this.lastWait = now;
         break;
       }
