@@ -72,7 +72,12 @@ export const LONG_RUN_FACTOR = 10;
  * WAIT_COOLDOWN_MS), so other requests get another sandbox instead of queuing behind it.
  */
 export function isLongRunning(runningMs: number, cpuMsAverage: number): boolean {
-  return runningMs > LONG_RUN_MS && runningMs > LONG_RUN_FACTOR * cpuMsAverage;
+  return runningMs > longRunBound(cpuMsAverage);
+}
+
+/** The running time past which a request counts as long (isLongRunning), ms; Infinity while the average is unknown. */
+export function longRunBound(cpuMsAverage: number): number {
+  return Math.max(LONG_RUN_MS, LONG_RUN_FACTOR * cpuMsAverage);
 }
 
 /**

@@ -11,7 +11,7 @@ import { IsolaError } from '../errors.js';
 import type { Sandbox, SandboxSpec } from '../sandbox/sandbox.js';
 import type { SandboxManager } from './manager.js';
 import { availableParallelism } from 'node:os';
-import { BLOCKED_MS, blockingShare, cappedNow, computeBoundAfter, cpuAverage, isLongRunning, isSurplus, mayPipeline, PIPELINE_DEPTH, pickIdle, pickPipelined, shouldGrow, shouldRecycle, toEvict } from './policy.js';
+import { BLOCKED_MS, blockingShare, cappedNow, computeBoundAfter, cpuAverage, isLongRunning, isSurplus, longRunBound, mayPipeline, PIPELINE_DEPTH, pickIdle, pickPipelined, shouldGrow, shouldRecycle, toEvict } from './policy.js';
 
 /** CPUs this process may run on (the affinity mask: `taskset` narrows it). */
 const CORES = availableParallelism();
@@ -174,6 +174,7 @@ export class FunctionPool {
     if (sb) {
       this.busy.set(sb, this.busy.get(sb)! + 1);
       this.stats.pipelined++;
+      sb.longRunMs = longRunBound(this.cpuMs);
     }
     return sb;
   }
@@ -200,6 +201,7 @@ export class FunctionPool {
       const w = this.waiters.shift()!;
       this.busy.set(sb, ++handed);
       this.stats.pipelined++;
+      sb.longRunMs = longRunBound(this.cpuMs);
       this.resolveWaiter(sb, w);
     }
     if (this.waiters.length === 0) this.armQueueTimer();

@@ -100,7 +100,7 @@ export interface ResponseHead {
 /** How a request ended inside the sandbox. */
 export interface GuestOutcome {
   /** "ok"; or which rule the guest broke. */
-  kind: 'ok' | 'trap' | 'no-response' | 'error-response' | 'unfinished-body' | 'exit' | 'bad-response' | 'aborted';
+  kind: 'ok' | 'trap' | 'no-response' | 'error-response' | 'unfinished-body' | 'exit' | 'bad-response' | 'aborted' | 'withdrawn';
   /** Human-readable detail for logs and 5xx bodies. */
   message?: string;
   /** The instance must not be reused (it trapped or exited); the sandbox makes a fresh one. */

@@ -16,7 +16,7 @@ import { IsolaError, type ErrorCode } from '../errors.js';
 import type { BodyMessage, FromSandbox, GuestOutcome, GuestSettings, RequestHead, SandboxInit } from './protocol.js';
 import { ThreadClock } from './cpu.js';
 import {
-  ABORTED, BLOCKED, BODY_WINDOW_BYTES, CPU_BASE, CURRENT, REQ_PAUSED, REQ_QUEUED, RESP_INFLIGHT, WALL_BASE, createControl, signal, wallMicros, wideSlots,
+  ABORTED, BLOCKED, BODY_WINDOW_BYTES, CPU_BASE, CURRENT, REQ_PAUSED, REQ_QUEUED, RESP_INFLIGHT, WALL_BASE, WITHDRAWN, createControl, signal, wallMicros, wideSlots,
 } from './shared.js';
 
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? '../../dist/sandbox/worker.js' : './worker.js', import.meta.url);
@@ -123,6 +123,8 @@ export function sendError(res: ServerResponse, status: number, code: ErrorCode, 
 }
 
 let nextSandboxId = 1;
+/** How often a sandbox with queued requests looks whether the one it runs has run long, ms. */
+const GUARD_MS = 5;
 
 export class Sandbox {
   readonly id = nextSandboxId++;
@@ -152,6 +154,14 @@ export class Sandbox {
   private outbox: Array<{ head: RequestHead; recycle: boolean }> = [];
   /** The watchdog for the limits of whichever request the thread is running (see `watchdog`). */
   private watch: NodeJS.Timeout | null = null;
+  /** Looks for a long request while others are queued behind it (see `guard`). */
+  private guardTimer: NodeJS.Timeout | null = null;
+  /**
+   * Running time (wall and CPU) past which the request this sandbox runs counts as long, ms: the
+   * requests queued behind it are then withdrawn and served elsewhere. Set by the pool
+   * (policy.isLongRunning's bound for the function).
+   */
+  longRunMs = Infinity;
   private waiting: { resolve: () => void; reject: (e: unknown) => void } | null = null;
   private deathHandlers: Array<() => void> = [];
   /** Called when a recycling sandbox is ready again. */
@@ -212,6 +222,13 @@ export class Sandbox {
             r.onMessage(msg);
             return;
           }
+        }
+        // A withdrawn request the thread had begun after all: its answer goes nowhere, its bytes' credit back.
+        if (msg.t === 'res' && msg.body) {
+          let n = 0;
+          for (const c of msg.body) n += c.byteLength;
+          Atomics.sub(this.control, RESP_INFLIGHT, n);
+          signal(this.control);
         }
     }
   }
@@ -305,6 +322,8 @@ export class Sandbox {
     this.clock_?.close();
     if (this.watch) clearTimeout(this.watch);
     this.watch = null;
+    if (this.guardTimer) clearTimeout(this.guardTimer);
+    this.guardTimer = null;
     this.outbox = [];
     const current = Atomics.load(this.control, CURRENT);
     for (const r of this.runs.slice()) {
@@ -377,8 +396,30 @@ export class Sandbox {
       this.outbox.push({ head, recycle });
       run.start();
       if (first) this.watch = setTimeout(this.watchdog, Math.min(limits.cpuMs, limits.timeoutMs));
+      else this.guardTimer ??= setTimeout(this.guard, GUARD_MS);
     });
   }
+
+  /**
+   * While requests are queued behind the one the thread runs: once that one has run long (longRunMs,
+   * in wall-clock and in CPU time), the others are withdrawn and handed back to their callers to be
+   * served elsewhere (`requeue`), instead of waiting for it to end or hit its limit. Those the
+   * thread already finished (their answers held in it) go too; idempotent requests only are ever
+   * queued (see ../server/edge.ts), so serving one again is allowed (RFC 9110 §9.2.2).
+   */
+  private readonly guard = (): void => {
+    this.guardTimer = null;
+    if (this.runs.length < 2 || this.state === 'dead') return;
+    const running = this.runningMs();
+    if (running > this.longRunMs && Number(this.cpuInRequest()) / 1e6 > this.longRunMs) {
+      Atomics.store(this.control, WITHDRAWN, this.seq);
+      const current = Atomics.load(this.control, CURRENT);
+      this.outbox = [];
+      for (const r of this.runs.slice()) if (r.seq !== current) r.requeue('withdrawn from a sandbox busy with a long request');
+      return;
+    }
+    this.guardTimer = setTimeout(this.guard, GUARD_MS);
+  };
 
   /** Posts the requests of this event-loop turn, as one message. */
   private readonly postRequests = (): void => {
@@ -585,6 +626,11 @@ class ActiveRun {
   private ended = false;
 
   private complete(outcome: GuestOutcome, log?: RunResult['log'], recycling?: boolean, bodyEnded = false): void {
+    if (outcome.kind === 'withdrawn') {
+      // The thread found it withdrawn as it was about to begin it (see Sandbox.guard).
+      this.requeue(outcome.message ?? 'withdrawn');
+      return;
+    }
     let kind: string = outcome.kind;
     // A client that closed as the guest finished a complete response (e.g. once it had read
     // Content-Length bytes, before the end reached us) did not abort it.
@@ -645,7 +691,9 @@ class ActiveRun {
       this.fail('crashed', reason);
       return;
     }
-    this.finish({ status: 0, outcome: 'requeue', message: reason, requestBytes: 0, responseBytes: 0, reusable: false, cpuNs: 0, blockedMs: 0 });
+    // `reusable`: handing a request back says nothing against the sandbox (it may still be serving
+    // the long request the others were withdrawn from).
+    this.finish({ status: 0, outcome: 'requeue', message: reason, requestBytes: 0, responseBytes: 0, reusable: true, cpuNs: 0, blockedMs: 0 });
   }
 
   private finish(result: RunResult): void {

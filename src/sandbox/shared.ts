@@ -30,6 +30,12 @@ export const ABORTED = 4;
 export const BLOCKED = 5;
 /** The sequence number of the request the sandbox is running, or ran last (0 before the first). */
 export const CURRENT = 6;
+/**
+ * Requests with a sequence number up to this one that the sandbox has not begun must not be begun:
+ * the main thread withdrew them (they were queued behind a request that runs long) and serves them
+ * elsewhere. A request the sandbox finds withdrawn as it begins is answered `withdrawn`.
+ */
+export const WITHDRAWN = 7;
 /** Words 8..15 are a BigInt64Array of four i64 slots (see CPU_BASE). */
 export const CONTROL_WORDS = 16;
 /** i64 slot 0: the sandbox thread's CPU clock (ns, /proc schedstat) when its current request began. */

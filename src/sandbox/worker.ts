@@ -18,7 +18,7 @@ import { parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import { publishBlockedIn, setBeforeBlock, takeBlockedMs } from './blocking.js';
 import { ThreadClock, currentTid } from './cpu.js';
-import { ABORTED, CPU_BASE, CURRENT, WALL_BASE, wallMicros, wideSlots } from './shared.js';
+import { ABORTED, CPU_BASE, CURRENT, WALL_BASE, WITHDRAWN, wallMicros, wideSlots } from './shared.js';
 import { Exchange, type Post } from './exchange.js';
 import type { FromSandbox, GuestOutcome, SandboxInit, ToSandbox, RequestHead } from './protocol.js';
 import { GuestExit } from './wasi-http/cli.js';
@@ -264,6 +264,13 @@ async function drain(): Promise<void> {
     const seq = head.seq ?? 0;
     slots![WALL_BASE] = wallMicros();
     Atomics.store(cfg.control, CURRENT, seq);
+    if (seq <= Atomics.load(cfg.control, WITHDRAWN)) {
+      // Withdrawn by the main thread while queued here (behind a request that ran long): not begun.
+      slots![WALL_BASE] = 0n;
+      lastWallMs = 0;
+      post({ t: 'res', seq, done: { kind: 'withdrawn', message: 'withdrawn from a sandbox busy with a long request', cpuNs: 0, blockedMs: 0 } });
+      continue;
+    }
     const abortBit = 1 << (seq & 31);
     if ((Atomics.load(cfg.control, ABORTED) & abortBit) !== 0) {
       // Its client left while it waited behind others: it never starts.

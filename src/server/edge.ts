@@ -170,6 +170,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
   let waitedMs = 0;
   let cold = false;
   let result: RunResult;
+  let servedAgain = 0;
   // A request whose sandbox died before its response began (another request's limit, a crash) is
   // served again on another sandbox, up to MAX_REQUEUES times (RunResult outcome `requeue`).
   for (let requeues = 0; ; requeues++) {
@@ -192,7 +193,8 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
           refused(d, id, head.method, path, started, { status: 0, verdict: CLIENT_ABORT, code: e.code, message: 'the client left while queued', waitedMs: waited });
           return;
         }
-        if (e.code === 'ERR_SHUTTING_DOWN' && !rerouted && deployments.get(d.key) !== d) {
+        const now = deployments.get(d.key);
+        if (e.code === 'ERR_SHUTTING_DOWN' && !rerouted && now !== undefined && now !== d) {
           // The version this request matched was replaced (a deploy) while it waited: route it again.
           res.off('close', onClose);
           return dispatch(req, res, deployments, log, scheduler, metrics, true);
@@ -231,6 +233,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
     d.pool.release(sandbox, ranToEnd(result));
     scheduler.leave(tenant, result.cpuNs, behind);
     if (result.outcome !== 'requeue') break;
+    servedAgain++;
     if (res.destroyed) {
       result = { ...result, status: 0, outcome: 'client-abort' };
       break;
@@ -260,6 +263,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
     cpu_ms: Math.round(result.cpuNs / 1000) / 1000,
   };
   if (result.fuel !== undefined) entry.fuel = result.fuel;
+  if (servedAgain > 0) entry.requeues = servedAgain;
   if (ok) d.log.info(entry, 'request');
   else {
     if (verdict.limit) entry.limit = verdict.limit;
@@ -321,6 +325,8 @@ interface AccessEntry {
   cold: boolean;
   cpu_ms: number;
   fuel?: number;
+  /** Times the request was served again on another sandbox (its first was withdrawn or died with it). */
+  requeues?: number;
 }
 
 const CLIENT_ABORT: Verdict = { outcome: 'client-abort' };
