@@ -106,8 +106,8 @@ interface Refusal {
   waitedMs: number;
 }
 
-async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: Deployments, log: Logger, scheduler: Scheduler, metrics: Metrics | null, rerouted = false): Promise<void> {
-  const started = performance.now();
+async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: Deployments, log: Logger, scheduler: Scheduler, metrics: Metrics | null, rerouted = false, startedAt?: number): Promise<void> {
+  const started = startedAt ?? performance.now();
   const given = req.headers['x-request-id'];
   const id = typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
   const { target, host } = requestTarget(req);
@@ -197,7 +197,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
         if (e.code === 'ERR_SHUTTING_DOWN' && !rerouted && now !== undefined && now !== d) {
           // The version this request matched was replaced (a deploy) while it waited: route it again.
           res.off('close', onClose);
-          return dispatch(req, res, deployments, log, scheduler, metrics, true);
+          return dispatch(req, res, deployments, log, scheduler, metrics, true, started);
         }
         if (!res.headersSent) sendError(res, e.status, e.code, e.message, id, e.status === 503 ? { 'retry-after': '1' } : undefined);
         refused(d, id, head.method, path, started, { status: e.status, verdict: classifyRejection(e.code, e.message), code: e.code, message: e.message, waitedMs: waited });
