@@ -60,8 +60,15 @@ export function computeCap(cores: number): number {
   return Math.max(1, cores);
 }
 
-/** A request has run long once it passed this, ms, or LONG_RUN_FACTOR × the function's average CPU. */
-export const LONG_RUN_MS = 5;
+/**
+ * A request has run long once it passed this, ms, or LONG_RUN_FACTOR × the function's average CPU.
+ * Well above the kernel's tick (4 ms at HZ=250): a thread's schedstat clock, read by the thread
+ * itself while it runs, lags by up to a tick, so a request's CPU as seen from outside can read a
+ * tick too high. At 5 ms, short JS requests (≈0.25 ms) on a busy core were taken for long ones now
+ * and then, and each time the pool grew (a JS sandbox costs 100–700 ms of CPU to start) and shrank
+ * again: JS hello 3.7k → 1.6k req/s on one core.
+ */
+export const LONG_RUN_MS = 20;
 export const LONG_RUN_FACTOR = 10;
 
 /**
