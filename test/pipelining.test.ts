@@ -104,7 +104,7 @@ describe('pipelining', () => {
     const before = await pipelined();
     let spinDone = false;
     const spin = get(i, '/spin').finally(() => (spinDone = true));
-    await new Promise((r) => setTimeout(r, 100)); // the runaway request has now run long
+    await new Promise((r) => setTimeout(r, 400)); // the runaway request has now run long (policy.CAP_LIFT_RUN_MS)
     const paths = Array.from({ length: 12 }, (_, n) => `/later/${n}`);
     const answers = await Promise.all(paths.map((p) => get(i, p)));
     expect(spinDone).toBe(false); // served by other sandboxes while the runaway one still runs
@@ -146,7 +146,7 @@ describe('pipelining', () => {
 
   it('withdraws the requests queued behind one that turns out to run long, and serves them elsewhere at once', async () => {
     const cap = availableParallelism(); // sandboxes of a compute-bound function: one per CPU
-    const i = await start({ cpu: '4s', timeout: '5s' }, { min_warm: cap, max_instances: cap + 2 });
+    const i = await start({ cpu: '4s', timeout: '20s' }, { min_warm: cap, max_instances: cap + 2 });
     let served = false;
     for (let attempt = 0; attempt < 5 && !served; attempt++) {
       await warmUp(i);

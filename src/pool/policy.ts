@@ -69,6 +69,13 @@ export function computeCap(cores: number): number {
  * again: JS hello 3.7k → 1.6k req/s on one core.
  */
 export const LONG_RUN_MS = 20;
+/**
+ * A request long past this lifts the compute-bound cap (see FunctionPool.computeBoundNow), ms:
+ * more than LONG_RUN_MS because growing costs a sandbox start (100–700 ms of CPU for a JS guest),
+ * and a JS guest's own garbage collection makes a request run 20 ms now and then; withdrawing the
+ * requests queued behind it (LONG_RUN_MS) is cheap, starting sandboxes for it is not.
+ */
+export const CAP_LIFT_RUN_MS = 100;
 export const LONG_RUN_FACTOR = 10;
 
 /**
@@ -78,13 +85,13 @@ export const LONG_RUN_FACTOR = 10;
  * The pool then treats its sandbox like one that waits: the compute-bound cap is lifted (for
  * WAIT_COOLDOWN_MS), so other requests get another sandbox instead of queuing behind it.
  */
-export function isLongRunning(runningMs: number, cpuMsAverage: number): boolean {
-  return runningMs > longRunBound(cpuMsAverage);
+export function isLongRunning(runningMs: number, cpuMsAverage: number, floorMs = LONG_RUN_MS): boolean {
+  return runningMs > longRunBound(cpuMsAverage, floorMs);
 }
 
 /** The running time past which a request counts as long (isLongRunning), ms; Infinity while the average is unknown. */
-export function longRunBound(cpuMsAverage: number): number {
-  return Math.max(LONG_RUN_MS, LONG_RUN_FACTOR * cpuMsAverage);
+export function longRunBound(cpuMsAverage: number, floorMs = LONG_RUN_MS): number {
+  return Math.max(floorMs, LONG_RUN_FACTOR * cpuMsAverage);
 }
 
 /**

@@ -11,7 +11,7 @@ import { IsolaError } from '../errors.js';
 import type { Sandbox, SandboxSpec } from '../sandbox/sandbox.js';
 import type { SandboxManager } from './manager.js';
 import { availableParallelism } from 'node:os';
-import { BLOCKED_MS, blockingShare, cappedNow, computeBoundAfter, cpuAverage, isLongRunning, isSurplus, longRunBound, mayPipeline, PIPELINE_DEPTH, pickIdle, pickPipelined, shouldGrow, shouldRecycle, toEvict } from './policy.js';
+import { BLOCKED_MS, blockingShare, cappedNow, CAP_LIFT_RUN_MS, computeBoundAfter, cpuAverage, isLongRunning, isSurplus, longRunBound, mayPipeline, PIPELINE_DEPTH, pickIdle, pickPipelined, shouldGrow, shouldRecycle, toEvict } from './policy.js';
 
 /** CPUs this process may run on (the affinity mask: `taskset` narrows it). */
 const CORES = availableParallelism();
@@ -335,7 +335,7 @@ export class FunctionPool {
     for (const sb of this.busy.keys()) {
       // Wall time first (cheap), then CPU time: on a crowded core a short request can be long on
       // the wall clock only, and lifting the cap then would add threads to the crowd.
-      if (sb.blockedNow() || (isLongRunning(sb.runningMs(), this.cpuMs) && isLongRunning(Number(sb.cpuInRequest()) / 1e6, this.cpuMs))) {
+      if (sb.blockedNow() || (isLongRunning(sb.runningMs(), this.cpuMs, CAP_LIFT_RUN_MS) && isLongRunning(Number(sb.cpuInRequest()) / 1e6, this.cpuMs, CAP_LIFT_RUN_MS))) {
         this.lastWait = now;
         break;
       }

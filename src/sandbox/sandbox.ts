@@ -346,10 +346,11 @@ export class Sandbox {
 
   /**
    * true when another request may be queued behind the ones this sandbox is serving (pipelining):
-   * it is busy only with requests without a body, none of which makes a fresh instance after it.
+   * it is busy only with requests without a body, none of which makes a fresh instance after it,
+   * and the one it runs has not run long (longRunMs, wall clock).
    */
   get pipelinable(): boolean {
-    if (this.state !== 'busy' || this.runs.length === 0) return false;
+    if (this.state !== 'busy' || this.runs.length === 0 || this.runningMs() > this.longRunMs) return false;
     for (const r of this.runs) if (r.head.bodyLength !== 0 || r.recycle) return false;
     return true;
   }
