@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { blockingShare, cappedNow, isSurplus, COMPUTE_BOUND_BELOW, COMPUTE_BOUND_UNTIL, computeBoundAfter, computeCap, fits, pickIdle, pickVictim, shouldGrow, shouldRecycle, toEvict, cpuAverage, isLongRunning, LONG_RUN_MS, mayPipeline, pickPipelined, PIPELINE_CPU_MS, PIPELINE_DEPTH } from './policy.js';
+import { blockingShare, cappedNow, isSurplus, COMPUTE_BOUND_BELOW, COMPUTE_BOUND_UNTIL, computeBoundAfter, computeCap, fits, pickIdle, pickVictim, shouldGrow, shouldRecycle, toEvict, cpuAverage, longRunBound, LONG_RUN_MS, CAP_LIFT_RUN_MS, mayPipeline, pickPipelined, PIPELINE_CPU_MS, PIPELINE_DEPTH } from './policy.js';
 
 describe('pickIdle', () => {
   it('picks the most recently idle', () => {
@@ -161,12 +161,14 @@ describe('pipelining', () => {
   });
 });
 
-describe('isLongRunning', () => {
+describe('longRunBound', () => {
   it('is longer than LONG_RUN_MS and ten times the average CPU', () => {
-    expect(isLongRunning(LONG_RUN_MS + 1, 0.05)).toBe(true);
-    expect(isLongRunning(LONG_RUN_MS - 1, 0.05)).toBe(false);
-    expect(isLongRunning(150, 20)).toBe(false); // a heavy function's usual request
-    expect(isLongRunning(250, 20)).toBe(true);
-    expect(isLongRunning(1000, Infinity)).toBe(false); // nothing known yet: not long
+    const isLong = (ms: number, avg: number) => ms > longRunBound(avg);
+    expect(isLong(LONG_RUN_MS + 1, 0.05)).toBe(true);
+    expect(isLong(LONG_RUN_MS - 1, 0.05)).toBe(false);
+    expect(isLong(150, 20)).toBe(false); // a heavy function's usual request
+    expect(isLong(250, 20)).toBe(true);
+    expect(isLong(1000, Infinity)).toBe(false); // nothing known yet: not long
+    expect(longRunBound(0.05, CAP_LIFT_RUN_MS)).toBe(CAP_LIFT_RUN_MS);
   });
 });

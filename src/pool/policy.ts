@@ -53,7 +53,7 @@ export function isSurplus(s: { othersLive: number; minWarm: number; cores: numbe
  * Sandboxes a compute-bound function grows to: one per CPU. (It was at least two, so that one
  * sandbox could run while the main thread handed the other its next request; pipelining now
  * queues requests on the running sandbox, and on one core a second sandbox only halved the batches:
- * 7.5k vs 12.4k req/s for the WAT hello, bench `--quick`.) A request that runs long (isLongRunning)
+ * 7.5k vs 12.4k req/s for the WAT hello, bench `--quick`.) A request that runs long (longRunBound)
  * lifts the cap, so one runaway request does not hold up a one-sandbox function.
  */
 export function computeCap(cores: number): number {
@@ -79,17 +79,14 @@ export const CAP_LIFT_RUN_MS = 100;
 export const LONG_RUN_FACTOR = 10;
 
 /**
- * Whether a request running for `runningMs` counts as running long for a function whose requests
- * average `cpuMsAverage` of CPU: longer than LONG_RUN_MS and LONG_RUN_FACTOR × the average. The
- * pool asks it of a request's wall time and then of its CPU time (both must be long).
- * The pool then treats its sandbox like one that waits: the compute-bound cap is lifted (for
- * WAIT_COOLDOWN_MS), so other requests get another sandbox instead of queuing behind it.
+ * The running time past which a request of a function whose requests average `cpuMsAverage` of
+ * CPU counts as running long, ms: longer than `floorMs` (LONG_RUN_MS; CAP_LIFT_RUN_MS for lifting
+ * the cap) and LONG_RUN_FACTOR × the average; Infinity while the average is unknown. The pool and
+ * the sandbox hold a request's wall time and then its CPU time against it (both must be long,
+ * Sandbox.runsLongerThan). Past LONG_RUN_MS nothing more is queued behind it and the requests
+ * queued behind it are withdrawn; past CAP_LIFT_RUN_MS its sandbox counts as one that waits, so
+ * the compute-bound cap is lifted (for WAIT_COOLDOWN_MS) and other requests get another sandbox.
  */
-export function isLongRunning(runningMs: number, cpuMsAverage: number, floorMs = LONG_RUN_MS): boolean {
-  return runningMs > longRunBound(cpuMsAverage, floorMs);
-}
-
-/** The running time past which a request counts as long (isLongRunning), ms; Infinity while the average is unknown. */
 export function longRunBound(cpuMsAverage: number, floorMs = LONG_RUN_MS): number {
   return Math.max(floorMs, LONG_RUN_FACTOR * cpuMsAverage);
 }

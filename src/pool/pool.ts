@@ -11,7 +11,7 @@ import { IsolaError } from '../errors.js';
 import type { Sandbox, SandboxSpec } from '../sandbox/sandbox.js';
 import type { SandboxManager } from './manager.js';
 import { availableParallelism } from 'node:os';
-import { BLOCKED_MS, blockingShare, cappedNow, CAP_LIFT_RUN_MS, computeBoundAfter, cpuAverage, isLongRunning, isSurplus, longRunBound, mayPipeline, PIPELINE_DEPTH, pickIdle, pickPipelined, shouldGrow, shouldRecycle, toEvict } from './policy.js';
+import { BLOCKED_MS, blockingShare, cappedNow, CAP_LIFT_RUN_MS, computeBoundAfter, cpuAverage, isSurplus, longRunBound, mayPipeline, PIPELINE_CPU_MS, PIPELINE_DEPTH, pickIdle, pickPipelined, shouldGrow, shouldRecycle, toEvict } from './policy.js';
 
 /** CPUs this process may run on (the affinity mask: `taskset` narrows it). */
 const CORES = availableParallelism();
@@ -171,17 +171,20 @@ export class FunctionPool {
   private pipelined(): Sandbox | null {
     if (!this.mayPipeline()) return null;
     const sb = pickPipelined(this.busy);
-    if (sb) {
-      this.busy.set(sb, this.busy.get(sb)! + 1);
-      this.stats.pipelined++;
-      sb.longRunMs = longRunBound(this.cpuMs);
-    }
+    if (sb) this.queueOn(sb);
     return sb;
+  }
+
+  /** Counts one more request handed out on busy sandbox `sb` (pipelined), and tells it when a request runs long. */
+  private queueOn(sb: Sandbox): void {
+    this.busy.set(sb, this.busy.get(sb)! + 1);
+    this.stats.pipelined++;
+    sb.longRunMs = longRunBound(this.cpuMs);
   }
 
   /** policy.mayPipeline for this function now (wasi-http functions only: WAGI instances are per request anyway). */
   private mayPipeline(): boolean {
-    if (!(this.cpuMs < 1) || this.spec.abi !== 'wasi-http') return false;
+    if (!(this.cpuMs < PIPELINE_CPU_MS) || this.spec.abi !== 'wasi-http') return false;
     const canGrow = shouldGrow({
       idle: 0, live: this.live, starting: this.starting, recycling: this.recycling.size, waiting: this.waiters.length + 1,
       maxInstances: this.config.maxInstances, cores: CORES, computeBound: true,
@@ -195,13 +198,10 @@ export class FunctionPool {
    * this each sandbox would get them one per wake-up again.
    */
   private topUp(sb: Sandbox): void {
-    let handed = this.busy.get(sb);
-    if (handed === undefined || this.waiters.length === 0 || !this.waiters[0]!.bodyless || !sb.pipelinable || !this.mayPipeline()) return;
-    while (handed < PIPELINE_DEPTH && this.waiters.length > 0 && this.waiters[0]!.bodyless) {
+    if (!this.busy.has(sb) || !this.waiters[0]?.bodyless || !sb.pipelinable || !this.mayPipeline()) return;
+    while (this.busy.get(sb)! < PIPELINE_DEPTH && this.waiters[0]?.bodyless) {
       const w = this.waiters.shift()!;
-      this.busy.set(sb, ++handed);
-      this.stats.pipelined++;
-      sb.longRunMs = longRunBound(this.cpuMs);
+      this.queueOn(sb);
       this.resolveWaiter(sb, w);
     }
     if (this.waiters.length === 0) this.armQueueTimer();
@@ -325,7 +325,7 @@ export class FunctionPool {
   /**
    * Compute-bound by its recent history, and none of its requests waited in the last
    * WAIT_COOLDOWN_MS (busy sandboxes blocked right now count, and so do those whose request has
-   * run long in wall and CPU time, policy.isLongRunning): a function whose requests just started waiting (long uploads,
+   * run long in wall and CPU time, policy.longRunBound with CAP_LIFT_RUN_MS): a function whose requests just started waiting (long uploads,
    * long polls) or one runaway request is not held to the cap, and one that waits now and then
    * does not flap.
    */
@@ -333,9 +333,7 @@ export class FunctionPool {
     if (!this.computeBound) return false;
     const now = performance.now();
     for (const sb of this.busy.keys()) {
-      // Wall time first (cheap), then CPU time: on a crowded core a short request can be long on
-      // the wall clock only, and lifting the cap then would add threads to the crowd.
-      if (sb.blockedNow() || (isLongRunning(sb.runningMs(), this.cpuMs, CAP_LIFT_RUN_MS) && isLongRunning(Number(sb.cpuInRequest()) / 1e6, this.cpuMs, CAP_LIFT_RUN_MS))) {
+      if (sb.blockedNow() || sb.runsLongerThan(longRunBound(this.cpuMs, CAP_LIFT_RUN_MS))) {
         this.lastWait = now;
         break;
       }

@@ -159,7 +159,7 @@ export class Sandbox {
   /**
    * Running time (wall and CPU) past which the request this sandbox runs counts as long, ms: the
    * requests queued behind it are then withdrawn and served elsewhere. Set by the pool
-   * (policy.isLongRunning's bound for the function).
+   * (policy.longRunBound for the function).
    */
   longRunMs = Infinity;
   private waiting: { resolve: () => void; reject: (e: unknown) => void } | null = null;
@@ -290,6 +290,15 @@ export class Sandbox {
     return Atomics.load(this.control, BLOCKED) === 1;
   }
 
+  /**
+   * true when the thread's current request has run longer than `ms` in wall-clock time and in CPU
+   * time (wall first: it is cheap; CPU because on a crowded core a short request can be long on the
+   * wall clock alone).
+   */
+  runsLongerThan(ms: number): boolean {
+    return this.runningMs() > ms && Number(this.cpuInRequest()) / 1e6 > ms;
+  }
+
   /** How long the thread has been running its current request, ms (wall clock); 0 when it runs none. */
   runningMs(): number {
     const head = this.runs[0];
@@ -411,8 +420,7 @@ export class Sandbox {
   private readonly guard = (): void => {
     this.guardTimer = null;
     if (this.runs.length < 2 || this.state === 'dead') return;
-    const running = this.runningMs();
-    if (running > this.longRunMs && Number(this.cpuInRequest()) / 1e6 > this.longRunMs) {
+    if (this.runsLongerThan(this.longRunMs)) {
       Atomics.store(this.control, WITHDRAWN, this.seq);
       const current = Atomics.load(this.control, CURRENT);
       this.outbox = [];

@@ -59,13 +59,15 @@ let cpuAhead = 0;
  * pays that back first (`cpuAhead`), so the totals stay the clock's.
  */
 function shareCpu(): void {
-  if (heldDone.length === 0) return;
+  const batch = heldDone;
+  heldDone = [];
   let owed = 0;
   let wall = 0;
-  for (const h of heldDone) {
+  for (const h of batch) {
     owed += h.done.cpuNs ?? 0;
     wall += h.wallMs;
   }
+  if (wall === 0) return; // nothing to share by (WAGI, or requests that never began): the clock's readings stand
   const back = Math.min(cpuAhead, owed);
   cpuAhead -= back;
   owed -= back;
@@ -73,8 +75,7 @@ function shareCpu(): void {
     owed = Math.round(wall * 1e6);
     cpuAhead += owed;
   }
-  if (wall > 0) for (const h of heldDone) h.done.cpuNs = Math.round((owed * h.wallMs) / wall);
-  heldDone = [];
+  for (const h of batch) h.done.cpuNs = Math.round((owed * h.wallMs) / wall);
 }
 
 /** Sends every held message, as one message (a 'batch' when there are several). */
@@ -264,33 +265,26 @@ async function drain(): Promise<void> {
     const seq = head.seq ?? 0;
     slots![WALL_BASE] = wallMicros();
     Atomics.store(cfg.control, CURRENT, seq);
+    const abortBit = 1 << (seq & 31);
+    let again = false;
     if (seq <= Atomics.load(cfg.control, WITHDRAWN)) {
       // Withdrawn by the main thread while queued here (behind a request that ran long): not begun.
-      slots![WALL_BASE] = 0n;
       lastWallMs = 0;
       post({ t: 'res', seq, done: { kind: 'withdrawn', message: 'withdrawn from a sandbox busy with a long request', cpuNs: 0, blockedMs: 0 } });
-      continue;
-    }
-    const abortBit = 1 << (seq & 31);
-    if ((Atomics.load(cfg.control, ABORTED) & abortBit) !== 0) {
+    } else if ((Atomics.load(cfg.control, ABORTED) & abortBit) !== 0) {
       // Its client left while it waited behind others: it never starts.
-      Atomics.and(cfg.control, ABORTED, ~abortBit);
-      slots![WALL_BASE] = 0n;
       lastWallMs = 0;
       post({ t: 'res', seq, done: { kind: 'aborted', message: 'the client went away before the request started', cpuNs: cpuSinceLast(), blockedMs: 0 } });
-      continue;
-    }
-    if (cfg.abi === 'wagi') {
+    } else if (cfg.abi === 'wagi') {
       runWagiRequest!(cfg, head, post, cpuSinceLast);
-      slots![WALL_BASE] = 0n;
-      Atomics.and(cfg.control, ABORTED, ~abortBit);
-      continue;
+    } else {
+      again = runWasiHttp(head, recycle);
+      if (saveGlueCache) setImmediate(saveGlueCache); // after the response went out; holds what this request compiled
+      saveGlueCache = null;
     }
-    const again = runWasiHttp(head, recycle);
-    slots![WALL_BASE] = 0n; // between requests (the main thread may learn of this one's end later)
+    // Between requests (the main thread may learn of this one's end later); its abort bit is free.
+    slots![WALL_BASE] = 0n;
     Atomics.and(cfg.control, ABORTED, ~abortBit);
-    if (saveGlueCache) setImmediate(saveGlueCache); // after the response went out; holds what this request compiled
-    saveGlueCache = null;
     if (again) {
       send(); // the answer (a trap's 5xx, say) goes before the new instance is made
       handler = null;

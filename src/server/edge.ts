@@ -175,7 +175,8 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
   // served again on another sandbox, up to MAX_REQUEUES times (RunResult outcome `requeue`).
   for (let requeues = 0; ; requeues++) {
     // A request served again is never queued behind others: it was just behind a failing one.
-    let sandbox = d.pool.tryAcquire(pipelinable && requeues === 0);
+    const mayQueue = pipelinable && requeues === 0;
+    let sandbox = d.pool.tryAcquire(mayQueue);
     if (!sandbox) {
       // Slow path: wait in the function's queue; a client that gives up leaves the queue.
       const gone = new ClientGone();
@@ -184,7 +185,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deployments: 
       const t0 = performance.now();
       try {
         let waited: number;
-        ({ sandbox, waitedMs: waited, cold } = await d.pool.acquire(gone, pipelinable && requeues === 0));
+        ({ sandbox, waitedMs: waited, cold } = await d.pool.acquire(gone, mayQueue));
         waitedMs += waited;
       } catch (err) {
         const e = toIsolaError(err);
