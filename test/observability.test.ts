@@ -121,7 +121,10 @@ describe('observability (isola dev)', () => {
     expect(ok.headers.get('x-request-id')).toBe('obs-ok-1');
     const lim = await get('/loop');
     const limId = lim.headers.get('x-request-id')!;
-    expect(limId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(limId).toMatch(/^[0-9a-f]{32}$/);
+    const other = (await get('/hello')).headers.get('x-request-id')!;
+    expect(other).toMatch(/^[0-9a-f]{32}$/);
+    expect(other).not.toBe(limId);
     await until(() => accessLog('obs-ok-1') !== undefined && accessLog(limId) !== undefined, 5000, 'access log');
     expect(accessLog('obs-ok-1')).toMatchObject({
       level: 30, msg: 'request', req_id: 'obs-ok-1', tenant: 'hello', function: 'hello', version: 1,
