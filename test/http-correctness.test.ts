@@ -15,7 +15,7 @@ let base: string;
 
 const NAMES: GuestName[] = [
   'hello', 'echo', 'headers', 'set-cookie', 'bad-fields', 'bad-status', 'trap', 'trap-after-head',
-  'no-response', 'error-response', 'unfinished-body', 'short-body', 'long-body', 'big-response', 'loop', 'stdout', 'env',
+  'no-response', 'error-response', 'unfinished-body', 'unsized', 'short-body', 'long-body', 'big-response', 'loop', 'stdout', 'env',
 ];
 
 beforeAll(async () => {
@@ -100,6 +100,24 @@ describe('responses', () => {
     expect(res.status).toBe(200);
     expect(res.headers.find(([k]) => k === 'content-length')?.[1]).toBe('15');
     expect(res.body.length).toBe(0);
+  });
+
+  it('sends a response that came whole with its content-length, a streamed one chunked', async () => {
+    // Neither guest sets a content-length. unsized's response reaches the main thread whole (head,
+    // body and end in one message), so its length is known; echo's 5 MiB crosses in many messages.
+    const whole = await rawRequest(isola.port, 'GET /unsized/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 5000 });
+    expect(whole.status).toBe(200);
+    expect(whole.headers.find(([k]) => k === 'content-length')?.[1]).toBe('13');
+    expect(whole.headers.some(([k]) => k === 'transfer-encoding')).toBe(false);
+    expect(whole.body.toString()).toBe('unsized body\n');
+    const big = await fetch(base + '/echo/', { method: 'POST', body: Buffer.alloc(5 * 1024 * 1024, 7) });
+    expect(big.headers.get('transfer-encoding')).toBe('chunked');
+    expect(big.headers.get('content-length')).toBeNull();
+    expect((await big.arrayBuffer()).byteLength).toBe(5 * 1024 * 1024);
+    // HEAD: the body is dropped in the sandbox, so isola does not know a length to add.
+    const head = await rawRequest(isola.port, 'HEAD /unsized/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { head: true, timeoutMs: 2000 });
+    expect(head.status).toBe(200);
+    expect(head.headers.some(([k]) => k === 'content-length')).toBe(false);
   });
 
   it('never sends more bytes than content-length', async () => {

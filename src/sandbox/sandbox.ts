@@ -106,6 +106,15 @@ function hasField(headers: string[], name: string): boolean {
   return false;
 }
 
+/**
+ * true when isola may add a Content-Length to a guest's response: not to a HEAD request (its body
+ * bytes are dropped in the sandbox, so their count is unknown here) nor to a 1xx, 204 or 304
+ * response (RFC 9110 §8.6).
+ */
+function mayDeclareLength(status: number, method: string): boolean {
+  return method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304;
+}
+
 /** Writes isola's JSON error body (`{error:{code,message,request_id}}`) as a complete response. */
 export function sendError(res: ServerResponse, status: number, code: ErrorCode, message: string, requestId: string, extra?: Record<string, string>): void {
   if (res.headersSent) {
@@ -594,14 +603,22 @@ class ActiveRun {
     const res = this.res;
     if (msg.head && !this.clientGone) {
       const headers = msg.head.headers;
+      const status = msg.head.status;
       // The request id travels back, unless the guest set its own x-request-id (then one line, not two).
       if (!hasField(headers, 'x-request-id')) headers.push('x-request-id', this.head.id);
       this.declaredLength = contentLengthOf(headers);
-      res.writeHead(msg.head.status, headers);
+      if (msg.end && this.declaredLength < 0 && mayDeclareLength(status, this.head.method) && !hasField(headers, 'content-length')) {
+        // The whole response came at once: it goes out with its length (RFC 9112 §6.3), not chunked.
+        let n = 0;
+        if (msg.body) for (const c of msg.body) n += c.byteLength;
+        headers.push('content-length', String(n));
+        this.declaredLength = n;
+      }
+      res.writeHead(status, headers);
       // A head on its own (the guest flushed before writing a body) goes out now, for streaming clients.
       if (!msg.body && !msg.end && !msg.done) res.flushHeaders();
       this.headSent = true;
-      this.status = msg.head.status;
+      this.status = status;
     }
     const end = msg.end === true && !this.clientGone;
     if (msg.body) {

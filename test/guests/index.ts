@@ -5,6 +5,7 @@
  */
 import { buildComponent, buildComponentFile } from './build.js';
 import { guest, headers, print, replyText, respondError, TEXT_PLAIN, type GuestOptions, type GuestSource } from './wat.js';
+import { RET } from './wat-lib.js';
 
 export type { GuestOptions, GuestSource } from './wat.js';
 
@@ -142,6 +143,20 @@ export const trapAfterHead: GuestSource = (o) =>
     (drop (call $flush))
     ${nap(g)}
     unreachable`,
+    o,
+  );
+
+/**
+ * Sets the response (200, text/plain, no content-length), writes `unsized body\n` and finishes
+ * the body without a flush: the whole response reaches the host at once, with no length declared.
+ */
+export const unsized: GuestSource = (o) =>
+  guest(
+    (g) => `
+    (call $respond (local.get $outparam) (i32.const 200) ${headers(g, TEXT_PLAIN)})
+    (drop (call $write ${g.str('unsized body\n')}))
+    (call $output-stream.drop (global.get $out))
+    (call $outgoing-body.finish (global.get $out_body) (i32.const 0) (i32.const 0) (i32.const ${RET}))`,
     o,
   );
 
@@ -363,6 +378,7 @@ export const guests = {
   'bad-status': badStatus,
   trap,
   'trap-after-head': trapAfterHead,
+  unsized,
   'no-response': noResponse,
   'error-response': errorResponse,
   'unfinished-body': unfinishedBody,
