@@ -630,15 +630,18 @@ class ActiveRun {
       else {
         for (let i = 0; i < chunks.length - 1; i++) res.write(chunks[i]);
         // Credit returns when the socket has taken the bytes (the last write's callback), or
-        // when the request ends, whichever is first (see finish).
+        // when the request ends, whichever is first (see finish): with the request's end in this
+        // same message, finish gives it back at once and the write needs no callback.
         this.unconfirmed += n;
-        const onWritten = (): void => {
-          if (!this.finished) {
-            this.unconfirmed -= n;
-            Atomics.sub(this.ctl, RESP_INFLIGHT, n);
-            signal(this.ctl);
-          }
-        };
+        const onWritten = msg.done
+          ? undefined
+          : (): void => {
+              if (!this.finished) {
+                this.unconfirmed -= n;
+                Atomics.sub(this.ctl, RESP_INFLIGHT, n);
+                signal(this.ctl);
+              }
+            };
         if (end) res.end(chunks[chunks.length - 1], onWritten);
         else res.write(chunks[chunks.length - 1], onWritten);
       }
@@ -731,8 +734,10 @@ class ActiveRun {
       this.unconfirmed = 0;
       signal(this.ctl);
     }
-    this.req.off('data', this.onData);
-    this.req.off('end', this.onEnd);
+    if (this.head.bodyLength !== 0) {
+      this.req.off('data', this.onData);
+      this.req.off('end', this.onEnd);
+    }
     this.res.off('close', this.onClose);
     this.done(result);
   }
