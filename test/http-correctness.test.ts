@@ -296,6 +296,28 @@ describe('request targets and framing', () => {
     }
   });
 
+  it('refuses malformed targets and Host values with 400 before routing', async () => {
+    const bad = [
+      'GET /echo/..\\hello/ HTTP/1.1\r\nHost: x\r\n', // a JS guest's URL parser reads "\" as "/"
+      'GET /hello/ HTTP/1.1\r\nHost: a b\r\n',
+      'GET /hello/ HTTP/1.1\r\nHost: evil.example/.x\r\n',
+      'GET /hello/ HTTP/1.1\r\nHost: evil@x\r\n',
+      'GET /hello/ HTTP/1.1\r\nHost:\r\n',
+      'GET /hello/ HTTP/1.0\r\n', // no Host at all
+      'GET http://evil@x/hello/ HTTP/1.1\r\nHost: x\r\n',
+      'OPTIONS * HTTP/1.1\r\nHost: x\r\n',
+    ];
+    for (const head of bad) {
+      const res = await rawRequest(isola.port, `${head}Connection: close\r\n\r\n`);
+      expect(res.status, head).toBe(400);
+      expect(JSON.parse(res.body.toString()).error.code, head).toBe('ERR_BAD_REQUEST');
+    }
+    // Still fine: a port, an IPv6 literal, an absolute-form target.
+    for (const head of ['GET /hello/ HTTP/1.1\r\nHost: x:8080\r\n', 'GET /hello/ HTTP/1.1\r\nHost: [::1]:80\r\n', 'GET http://x/hello/ HTTP/1.1\r\nHost: y\r\n']) {
+      expect((await rawRequest(isola.port, `${head}Connection: close\r\n\r\n`)).status, head).toBe(200);
+    }
+  });
+
   it('answers 413 to Expect: 100-continue with an oversize body, without inviting the body', async () => {
     const res = await rawRequest(isola.port, 'POST /echo/ HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\nExpect: 100-continue\r\n\r\n');
     expect(res.status).toBe(413);

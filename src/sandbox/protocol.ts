@@ -58,6 +58,8 @@ export interface GuestSettings {
   fuelLimit: number | null;
   /** Largest guest output (stdout+stderr) kept per request for the log, bytes. */
   maxLogBytes: number;
+  /** The per-request CPU-time limit the main thread enforces, ms (the sandbox reads its clock often enough for it). */
+  cpuLimitMs?: number;
 }
 
 /** What a blank sandbox is told when it is bound to a function version (once). */

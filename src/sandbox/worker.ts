@@ -123,20 +123,24 @@ function cpuSinceLast(): number {
 
 /** Wall time of the requests that ended since the clock was last read, ms (see `cpuOfRequest`). */
 let unreadWallMs = 0;
-/** Most wall time of pipelined requests served without reading the clock, ms. */
-const CLOCK_READ_MS = 1;
+/**
+ * Most wall time of pipelined requests served without reading the clock, ms: 1, or a tenth of the
+ * function's CPU limit when that is smaller (the unread CPU of earlier requests counts against the
+ * current one's limit until the next read; a reviewer saw warm 30 µs requests killed at a 1 ms limit).
+ */
+let clockReadMs = 1;
 
 /**
  * The CPU a request that just ended (after `wallMs` of wall time) is charged, ns. The clock is a
  * read() of /proc (~2 µs, a tenth of a short request) whose figure moves only at scheduler ticks
  * and switches, so back-to-back requests would mostly read nothing new: while pipelined requests
- * follow (`hold`), the clock is read once per CLOCK_READ_MS of their wall time, and the requests
+ * follow (`hold`), the clock is read once per `clockReadMs` of their wall time, and the requests
  * between reads are charged 0 here; `shareCpu` then shares each reading among the batch by wall
  * time. The watchdog's baseline (CPU_BASE) lags by at most that much (CPU ≤ wall).
  */
 function cpuOfRequest(wallMs: number): number {
   unreadWallMs += wallMs;
-  return hold && unreadWallMs < CLOCK_READ_MS ? 0 : cpuSinceLast();
+  return hold && unreadWallMs < clockReadMs ? 0 : cpuSinceLast();
 }
 let host: WasiHttpHost | null = null;
 let handler: Handler | null = null;
@@ -320,6 +324,7 @@ async function drain(): Promise<void> {
 function onMessage(msg: ToSandbox): void {
   if (msg.t === 'bind') {
     init = msg.init;
+    clockReadMs = Math.min(1, (init.cpuLimitMs ?? Infinity) / 10);
     slots = wideSlots(init.control);
     publishBlockedIn(init.control);
     host = createWasiHttpHost(init.env);

@@ -245,6 +245,7 @@ export class Deployments {
       memoryBytes: fn.limits.memoryBytes,
       fuelLimit: fn.metering === 'fuel' ? fn.limits.fuel : null,
       maxLogBytes: MAX_LOG_BYTES_PER_REQUEST,
+      cpuLimitMs: fn.limits.cpuMs,
     }, fn.pool, this.manager, (e) => {
       metrics?.poolEvent(e);
       this.log.debug({ function: fn.name, tenant, event: e.type, ...e }, `pool ${e.type}`);
