@@ -106,6 +106,13 @@ function hasField(headers: string[], name: string): boolean {
   return false;
 }
 
+/** Bytes in a list of body chunks. */
+function byteLength(chunks: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const c of chunks) n += c.byteLength;
+  return n;
+}
+
 /**
  * true when isola may add a Content-Length to a guest's response: not to a HEAD request (its body
  * bytes are dropped in the sandbox, so their count is unknown here) nor to a 1xx, 204 or 304
@@ -234,9 +241,7 @@ export class Sandbox {
         }
         // A withdrawn request the thread had begun after all: its answer goes nowhere, its bytes' credit back.
         if (msg.t === 'res' && msg.body) {
-          let n = 0;
-          for (const c of msg.body) n += c.byteLength;
-          Atomics.sub(this.control, RESP_INFLIGHT, n);
+          Atomics.sub(this.control, RESP_INFLIGHT, byteLength(msg.body));
           signal(this.control);
         }
     }
@@ -601,6 +606,7 @@ class ActiveRun {
     }
     if (msg.t !== 'res' || this.finished) return;
     const res = this.res;
+    const n = msg.body ? byteLength(msg.body) : 0;
     if (msg.head && !this.clientGone) {
       const headers = msg.head.headers;
       const status = msg.head.status;
@@ -609,8 +615,6 @@ class ActiveRun {
       this.declaredLength = contentLengthOf(headers);
       if (msg.end && this.declaredLength < 0 && mayDeclareLength(status, this.head.method) && !hasField(headers, 'content-length')) {
         // The whole response came at once: it goes out with its length (RFC 9112 §6.3), not chunked.
-        let n = 0;
-        if (msg.body) for (const c of msg.body) n += c.byteLength;
         headers.push('content-length', String(n));
         this.declaredLength = n;
       }
@@ -623,8 +627,6 @@ class ActiveRun {
     const end = msg.end === true && !this.clientGone;
     if (msg.body) {
       const chunks = msg.body;
-      let n = 0;
-      for (const c of chunks) n += c.byteLength;
       this.responseBytes += n;
       if (this.clientGone) Atomics.sub(this.ctl, RESP_INFLIGHT, n);
       else {

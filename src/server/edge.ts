@@ -118,14 +118,15 @@ let lastGoodHost = '';
 
 /**
  * Why a request is malformed (answered 400 before routing), or null: a target that is neither
- * origin-form nor absolute-form (`OPTIONS *` too), a backslash in the path (a WHATWG URL parser, as
- * in every JS guest, reads it as "/", so the path would match one route and be served as another),
- * or a Host that is missing (RFC 9112 §3.2) or not an authority (it is matched against host routes
+ * origin-form nor absolute-form (`OPTIONS *` too), a backslash or a dot-segment in the path (a
+ * WHATWG URL parser, as in every JS guest, reads "\\" as "/" and resolves dot-segments, so the path
+ * would match one route and be served as another), or a Host that is missing (RFC 9112 §3.2) or not an authority (it is matched against host routes
  * and handed to the guest, whose URL parser would read it differently).
  */
 function badRequest(target: string, path: string, host: string): string | null {
   if (target.charCodeAt(0) !== 47 /* "/" */) return 'the request target must be a path (origin-form) or an absolute http URL (RFC 9112 §3.2)';
   if (path.includes('\\')) return 'the request path has a backslash; send "/" (RFC 3986 §3.3)';
+  if (hasDotSegment(path)) return 'the request path has a "." or ".." segment; send it normalized (RFC 3986 §5.2.4)';
   if (host === '') return 'the request has no Host header (RFC 9112 §3.2)';
   if (host === lastGoodHost) return null;
   if (!AUTHORITY_RE.test(host)) return 'the Host header is not a valid authority (RFC 9112 §3.2, RFC 3986 §3.2)';
@@ -172,11 +173,6 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, id: string, d
   if (bad) {
     sendError(res, 400, 'ERR_BAD_REQUEST', bad, id);
     log.info({ req_id: id, method: req.method, host, path, status: 400, outcome: 'bad-request' }, bad);
-    return;
-  }
-  if (hasDotSegment(path)) {
-    sendError(res, 400, 'ERR_BAD_REQUEST', 'the request path has a "." or ".." segment; send it normalized (RFC 3986 §5.2.4)', id);
-    log.info({ req_id: id, method: req.method, host, path, status: 400, outcome: 'bad-request' }, 'dot-segment in path');
     return;
   }
   const match = deployments.table.match(host, path);
