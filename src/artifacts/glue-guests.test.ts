@@ -110,6 +110,7 @@ function run(l: Loaded, req: Req, port1: MessagePort, port2: MessagePort): Obser
   for (const m of posted) {
     if (m.t !== 'res') continue;
     if (m.head) ({ status, headers } = { status: m.head.status, headers: m.head.headers });
+    if (m.text !== undefined) text += m.text;
     for (const c of m.body ?? []) text += Buffer.from(c).toString('latin1');
     if (m.end) end = true;
   }

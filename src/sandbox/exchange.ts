@@ -36,6 +36,26 @@ const COALESCE_MS = 1;
 /** Response chunks from this size on are transferred to the main thread rather than copied, bytes. */
 const TRANSFER_BYTES = 4096;
 
+/**
+ * A response whose pending body is at most this many bytes when it is flushed travels as a latin1
+ * string (FromSandbox `text`), not as byte arrays: no ArrayBuffer to allocate and clone on either
+ * side, and node writes a string body together with the response head in one write, bytes.
+ */
+const TEXT_BYTES = 1024;
+/** Up to this size a Uint8Array may live on V8's heap, where reading `.buffer` would move it off, bytes. */
+const ON_HEAP_BYTES = 64;
+
+/** Body chunks as a latin1 string, one char per byte (exactly the bytes: not TextDecoder's windows-1252). */
+function latin1(chunks: readonly Uint8Array[]): string {
+  let s = '';
+  for (const c of chunks) {
+    s += c.byteLength <= ON_HEAP_BYTES
+      ? String.fromCharCode.apply(null, c as unknown as number[])
+      : Buffer.from(c.buffer, c.byteOffset, c.byteLength).toString('latin1');
+  }
+  return s;
+}
+
 /** Guest output decoder, shared: each decode is whole (no streaming state between calls). */
 const UTF8 = new TextDecoder();
 
@@ -228,7 +248,12 @@ export class Exchange {
       msg.head = this.responseHead;
       this.headSent = true;
     }
-    if (this.pendingBytes > 0) {
+    if (this.pendingBytes > 0 && this.pendingBytes <= TEXT_BYTES) {
+      msg.text = latin1(this.pending);
+      Atomics.add(this.control, RESP_INFLIGHT, this.pendingBytes);
+      this.pending = [];
+      this.pendingBytes = 0;
+    } else if (this.pendingBytes > 0) {
       msg.body = this.pending;
       for (const c of this.pending) {
         // Only big chunks are worth transferring; reading `.buffer` of a small on-heap array
@@ -250,7 +275,7 @@ export class Exchange {
         msg.log = { stdout: this.stdout.join(''), stderr: this.stderr.join(''), dropped: this.logDropped };
       }
     }
-    if (msg.head || msg.body || msg.end || msg.done) this.post(msg, transfer);
+    if (msg.head || msg.body || msg.text !== undefined || msg.end || msg.done) this.post(msg, transfer);
   }
 
   /** Ends the request for the guest: flushes everything with the outcome; later stream calls fail. */

@@ -91,7 +91,7 @@ export type ToSandbox =
    * Serve these requests, in order (several when the pool pipelines short requests, see
    * ../pool/policy.ts `mayPipeline`); with `recycle`, make a fresh instance after that one.
    */
-  | { t: 'requests'; list: Array<{ head: RequestHead; recycle: boolean }> };
+  | { t: 'requests'; list: WireRequests };
 
 /** A response head: status and header lines flat [name, value, …] in the guest's order. */
 export interface ResponseHead {
@@ -133,6 +133,11 @@ export type FromSandbox =
       head?: ResponseHead;
       /** Body bytes (already counted in RESP_INFLIGHT by the sandbox). */
       body?: Uint8Array[];
+      /**
+       * Or the same as a latin1 string, one char per byte: how small bodies travel (see
+       * exchange.ts TEXT_BYTES), written to the socket as a string with the response head.
+       */
+      text?: string;
       /** The body finished cleanly (finish called, length correct). */
       end?: boolean;
       /** The request is over for the guest. The sandbox is free, unless it recycles (then 'ready' follows). */
@@ -144,4 +149,103 @@ export type FromSandbox =
     }
   | { t: 'credit'; seq: number }
   /** Several of the above, in order: responses of pipelined requests travel together (one wake-up). */
-  | { t: 'batch'; msgs: FromSandbox[] };
+  | { t: 'batch'; msgs: Array<FromSandbox | WireResponse> };
+
+/** A 'res' message as it travels: see `packResponse`. */
+type ResMessage = Extract<FromSandbox, { t: 'res' }>;
+
+// ---- wire forms ---------------------------------------------------------------------------------
+// The two messages every request crosses threads in (its head to the sandbox, its response back)
+// travel as flat arrays in a fixed order, not as objects: V8's structured clone writes every
+// property name of every object and the receiver rebuilds each object key by key through map
+// transitions, which on a WAT hello was ~3 µs per request across both threads (perf);
+// strings and numbers in an array cost a fraction of that.
+
+/** Request heads with their reuse flag, REQUEST_SLOTS values each (see `packRequests`). */
+export type WireRequests = Array<string | number | boolean | string[]>;
+const REQUEST_SLOTS = 16;
+
+/** Appends requests to a flat wire list (the order of `unpackRequests`). */
+export function packRequests(list: ReadonlyArray<{ head: RequestHead; recycle: boolean }>): WireRequests {
+  const out: WireRequests = [];
+  for (const { head: h, recycle } of list) {
+    out.push(h.id, h.method, h.scheme, h.authority, h.pathWithQuery, h.rawHeaders, h.httpVersion, h.remoteAddr, h.remotePort,
+      h.serverName, h.serverPort, h.routePrefix, h.route, h.bodyLength, h.seq ?? 0, recycle);
+  }
+  return out;
+}
+
+/** The requests of a flat wire list, in order. */
+export function unpackRequests(w: WireRequests): Array<{ head: RequestHead; recycle: boolean }> {
+  const out: Array<{ head: RequestHead; recycle: boolean }> = [];
+  for (let i = 0; i + REQUEST_SLOTS <= w.length; i += REQUEST_SLOTS) {
+    const head: RequestHead = {
+      id: w[i] as string,
+      method: w[i + 1] as string,
+      scheme: w[i + 2] as 'http' | 'https',
+      authority: w[i + 3] as string,
+      pathWithQuery: w[i + 4] as string,
+      rawHeaders: w[i + 5] as string[],
+      httpVersion: w[i + 6] as string,
+      remoteAddr: w[i + 7] as string,
+      remotePort: w[i + 8] as number,
+      serverName: w[i + 9] as string,
+      serverPort: w[i + 10] as number,
+      routePrefix: w[i + 11] as string,
+      route: w[i + 12] as string,
+      bodyLength: w[i + 13] as number,
+      seq: w[i + 14] as number,
+    };
+    out.push({ head, recycle: w[i + 15] as boolean });
+  }
+  return out;
+}
+
+/**
+ * A 'res' message on the wire: [seq, status, headers, body or text, end, done, recycling, log],
+ * where status/headers are 0/null without a head and done is null or
+ * [kind, cpuNs, blockedMs, fuel, message, discard, status, code].
+ */
+export type WireResponse = unknown[];
+
+/** The wire form of a 'res' message (see WireResponse). */
+export function packResponse(m: ResMessage): WireResponse {
+  const d = m.done;
+  return [
+    m.seq,
+    m.head ? m.head.status : 0,
+    m.head ? m.head.headers : null,
+    m.text ?? m.body ?? null,
+    m.end === true,
+    d ? [d.kind, d.cpuNs, d.blockedMs, d.fuel, d.message, d.discard, d.status, d.code] : null,
+    m.recycling === true,
+    m.log ?? null,
+  ];
+}
+
+/** The 'res' message of a WireResponse (absent parts are left out, as the sandbox made it). */
+export function unpackResponse(w: WireResponse): ResMessage {
+  const headers = w[2] as string[] | null;
+  const d = w[5] as unknown[] | null;
+  const m: ResMessage = {
+    t: 'res',
+    seq: w[0] as number,
+    head: headers === null ? undefined : { status: w[1] as number, headers },
+    body: w[3] === null || typeof w[3] === 'string' ? undefined : (w[3] as Uint8Array[]),
+    text: typeof w[3] === 'string' ? w[3] : undefined,
+    end: w[4] === true ? true : undefined,
+    done: d === null ? undefined : {
+      kind: d[0] as GuestOutcome['kind'],
+      cpuNs: d[1] as number | undefined,
+      blockedMs: d[2] as number | undefined,
+      fuel: d[3] as number | undefined,
+      message: d[4] as string | undefined,
+      discard: d[5] as boolean | undefined,
+      status: d[6] as number | undefined,
+      code: d[7] as string | undefined,
+    },
+    recycling: w[6] === true ? true : undefined,
+    log: (w[7] as ResMessage['log'] | null) ?? undefined,
+  };
+  return m;
+}

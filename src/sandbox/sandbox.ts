@@ -13,7 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { IsolaError, type ErrorCode } from '../errors.js';
-import type { BodyMessage, FromSandbox, GuestOutcome, GuestSettings, RequestHead, SandboxInit } from './protocol.js';
+import { packRequests, unpackResponse, type BodyMessage, type FromSandbox, type GuestOutcome, type GuestSettings, type RequestHead, type SandboxInit, type WireResponse } from './protocol.js';
 import { ThreadClock } from './cpu.js';
 import {
   ABORTED, BLOCKED, BODY_WINDOW_BYTES, CPU_BASE, CURRENT, REQ_PAUSED, REQ_QUEUED, RESP_INFLIGHT, WALL_BASE, WITHDRAWN, createControl, signal, wallMicros, wideSlots,
@@ -195,7 +195,7 @@ export class Sandbox {
     // Anything the worker's JS prints (not the guest: guest output is captured per request) is drained, never shown.
     this.worker.stdout.resume();
     this.worker.stderr.resume();
-    this.worker.on('message', (msg: FromSandbox) => this.onMessage(msg));
+    this.worker.on('message', (msg: FromSandbox | WireResponse) => this.onMessage(msg));
     this.worker.on('error', (err) => {
       const oom = (err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY';
       this.died(oom ? 'the sandbox ran out of JS heap ([sandboxes] heap)' : `sandbox error: ${err.message}`, oom);
@@ -203,7 +203,8 @@ export class Sandbox {
     this.worker.on('exit', () => this.died('sandbox exited'));
   }
 
-  private onMessage(msg: FromSandbox): void {
+  private onMessage(wire: FromSandbox | WireResponse): void {
+    const msg = Array.isArray(wire) ? unpackResponse(wire) : wire;
     switch (msg.t) {
       case 'blank':
         this.memory = msg.memory;
@@ -240,8 +241,8 @@ export class Sandbox {
           }
         }
         // A withdrawn request the thread had begun after all: its answer goes nowhere, its bytes' credit back.
-        if (msg.t === 'res' && msg.body) {
-          Atomics.sub(this.control, RESP_INFLIGHT, byteLength(msg.body));
+        if (msg.t === 'res' && (msg.body || msg.text)) {
+          Atomics.sub(this.control, RESP_INFLIGHT, msg.text?.length ?? byteLength(msg.body!));
           signal(this.control);
         }
     }
@@ -448,7 +449,7 @@ export class Sandbox {
   private readonly postRequests = (): void => {
     const list = this.outbox;
     this.outbox = [];
-    if (list.length > 0 && this.state !== 'dead') this.worker.postMessage({ t: 'requests', list });
+    if (list.length > 0 && this.state !== 'dead') this.worker.postMessage({ t: 'requests', list: packRequests(list) });
   };
 
   /**
@@ -606,7 +607,8 @@ class ActiveRun {
     }
     if (msg.t !== 'res' || this.finished) return;
     const res = this.res;
-    const n = msg.body ? byteLength(msg.body) : 0;
+    const text = msg.text;
+    const n = text !== undefined ? text.length : msg.body ? byteLength(msg.body) : 0;
     if (msg.head && !this.clientGone) {
       const headers = msg.head.headers;
       const status = msg.head.status;
@@ -620,17 +622,17 @@ class ActiveRun {
       }
       res.writeHead(status, headers);
       // A head on its own (the guest flushed before writing a body) goes out now, for streaming clients.
-      if (!msg.body && !msg.end && !msg.done) res.flushHeaders();
+      if (!msg.body && text === undefined && !msg.end && !msg.done) res.flushHeaders();
       this.headSent = true;
       this.status = status;
     }
     const end = msg.end === true && !this.clientGone;
-    if (msg.body) {
-      const chunks = msg.body;
+    if (msg.body || text !== undefined) {
       this.responseBytes += n;
       if (this.clientGone) Atomics.sub(this.ctl, RESP_INFLIGHT, n);
       else {
-        for (let i = 0; i < chunks.length - 1; i++) res.write(chunks[i]);
+        const chunks = msg.body;
+        if (chunks) for (let i = 0; i < chunks.length - 1; i++) res.write(chunks[i]);
         // Credit returns when the socket has taken the bytes (the last write's callback), or
         // when the request ends, whichever is first (see finish): with the request's end in this
         // same message, finish gives it back at once and the write needs no callback.
@@ -644,8 +646,12 @@ class ActiveRun {
                 signal(this.ctl);
               }
             };
-        if (end) res.end(chunks[chunks.length - 1], onWritten);
-        else res.write(chunks[chunks.length - 1], onWritten);
+        // A string body (text) is written with the head in one write (node's OutgoingMessage._send).
+        if (text !== undefined) {
+          if (end) res.end(text, 'latin1', onWritten);
+          else res.write(text, 'latin1', onWritten);
+        } else if (end) res.end(chunks![chunks!.length - 1], onWritten);
+        else res.write(chunks![chunks!.length - 1], onWritten);
       }
     } else if (end) res.end();
     if (end) this.ended = true;

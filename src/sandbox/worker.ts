@@ -20,7 +20,7 @@ import { publishBlockedIn, setBeforeBlock, takeBlockedMs } from './blocking.js';
 import { ThreadClock, currentTid } from './cpu.js';
 import { ABORTED, CPU_BASE, CURRENT, WALL_BASE, WITHDRAWN, wallMicros, wideSlots } from './shared.js';
 import { Exchange, type Post } from './exchange.js';
-import type { FromSandbox, GuestOutcome, SandboxInit, ToSandbox, RequestHead } from './protocol.js';
+import { packResponse, unpackRequests, type FromSandbox, type GuestOutcome, type SandboxInit, type ToSandbox, type RequestHead } from './protocol.js';
 import { GuestExit } from './wasi-http/cli.js';
 import { setMaxResponseBodyBytes } from './wasi-http/http.js';
 import { createWasiHttpHost, type WasiHttpHost } from './wasi-http/index.js';
@@ -86,7 +86,8 @@ function send(): void {
   const transfer = heldTransfer;
   held = [];
   heldTransfer = [];
-  port.postMessage(msgs.length === 1 ? msgs[0] : { t: 'batch', msgs }, transfer);
+  const wire = msgs.map((m) => (m.t === 'res' ? packResponse(m) : m));
+  port.postMessage(wire.length === 1 ? wire[0] : { t: 'batch', msgs: wire }, transfer);
 }
 
 /** Posts to the main thread, or holds the message while pipelined requests follow (see the top). */
@@ -338,7 +339,7 @@ function onMessage(msg: ToSandbox): void {
     );
     return;
   }
-  for (const r of msg.list) queue.push(r);
+  for (const r of unpackRequests(msg.list)) queue.push(r);
   if (draining) return;
   draining = true;
   chain = chain
