@@ -87,7 +87,6 @@ export class Exchange {
   private logBytes = 0;
   private logDropped = 0;
 
-  private readonly startedAt = performance.now();
   /** The request's sequence number in its sandbox (RequestHead.seq), and its bit in ABORTED. */
   private readonly seq: number;
   private readonly abortBit: number;
@@ -98,6 +97,8 @@ export class Exchange {
     private readonly bodyPort: MessagePort,
     private readonly post: Post,
     private readonly maxLogBytes: number,
+    /** When the request began (performance.now(), ms): a flush in its first COALESCE_MS waits. */
+    private readonly startedAt = performance.now(),
   ) {
     this.head = head;
     this.seq = head.seq ?? 0;

@@ -58,9 +58,9 @@ export function wideSlots(ctl: Int32Array): BigInt64Array {
   return new BigInt64Array(ctl.buffer, 8 * 4, 4);
 }
 
-/** Now as WALL_BASE counts it, µs since the epoch; comparable across threads of one process. */
-export function wallMicros(): bigint {
-  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000));
+/** Now (or the performance.now() reading `now`, ms) as WALL_BASE counts it, µs since the epoch; comparable across threads of one process. */
+export function wallMicros(now = performance.now()): bigint {
+  return BigInt(Math.round((performance.timeOrigin + now) * 1000));
 }
 
 /** Wakes the sandbox: bumps SIGNAL and notifies any waiter. Called by the main thread. */

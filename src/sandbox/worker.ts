@@ -92,11 +92,12 @@ function send(): void {
 
 /** Posts to the main thread, or holds the message while pipelined requests follow (see the top). */
 const post: Post = (msg: FromSandbox, transfer?: ArrayBuffer[]) => {
-  if (held.length === 0) heldSince = performance.now();
+  const now = performance.now();
+  if (held.length === 0) heldSince = now;
   held.push(msg);
   if (msg.t === 'res' && msg.done) heldDone.push({ done: msg.done, wallMs: lastWallMs });
   if (transfer) for (const t of transfer) heldTransfer.push(t);
-  if (!hold || performance.now() - heldSince >= HOLD_MS) send();
+  if (!hold || now - heldSince >= HOLD_MS) send();
 };
 setBeforeBlock(send);
 
@@ -234,10 +235,10 @@ function judge(ex: Exchange): GuestOutcome {
   return { kind: 'ok' };
 }
 
-function runWasiHttp(head: RequestHead, recycle: boolean): boolean {
+/** Serves one request on the instance; `t0` is when it began (performance.now(), ms). Returns true when a fresh instance must follow. */
+function runWasiHttp(head: RequestHead, recycle: boolean, t0: number): boolean {
   const cfg = init!;
-  const t0 = performance.now();
-  const ex = new Exchange(head, cfg.control, cfg.bodyPort, post, cfg.maxLogBytes);
+  const ex = new Exchange(head, cfg.control, cfg.bodyPort, post, cfg.maxLogBytes, t0);
   const { request, outparam } = host!.begin(ex);
   const limit = cfg.fuelLimit === null ? 0n : BigInt(cfg.fuelLimit);
   if (fuel) fuel.value = limit;
@@ -285,9 +286,10 @@ async function drain(): Promise<void> {
     const { head, recycle } = next;
     hold = queue.length > 0 && head.bodyLength === 0;
     // Held answers wait for at most one more (short) request, never for the last one of a batch.
-    if (!hold || performance.now() - heldSince >= HOLD_MS) send();
+    const now = performance.now();
+    if (!hold || now - heldSince >= HOLD_MS) send();
     const seq = head.seq ?? 0;
-    slots![WALL_BASE] = wallMicros();
+    slots![WALL_BASE] = wallMicros(now);
     Atomics.store(cfg.control, CURRENT, seq);
     const abortBit = 1 << (seq & 31);
     let again = false;
@@ -302,7 +304,7 @@ async function drain(): Promise<void> {
     } else if (cfg.abi === 'wagi') {
       runWagiRequest!(cfg, head, post, cpuSinceLast);
     } else {
-      again = runWasiHttp(head, recycle);
+      again = runWasiHttp(head, recycle, now);
       if (saveGlueCache) setImmediate(saveGlueCache); // after the response went out; holds what this request compiled
       saveGlueCache = null;
     }

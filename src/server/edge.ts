@@ -116,6 +116,19 @@ const AUTHORITY_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[
 /** The last Host value found valid: clients send the same one again and again. */
 let lastGoodHost = '';
 
+/** The last authority given to `hostName`, and its host. */
+let lastAuthority = '';
+let lastHostName = '';
+
+/** The host of an authority, without its port (CGI's SERVER_NAME); the last one is remembered. */
+function hostName(authority: string): string {
+  if (authority !== lastAuthority) {
+    lastHostName = authority.replace(/:\d+$/, '');
+    lastAuthority = authority;
+  }
+  return lastHostName;
+}
+
 /**
  * Why a request is malformed (answered 400 before routing), or null: a target that is neither
  * origin-form nor absolute-form (`OPTIONS *` too), a backslash or a dot-segment in the path (a
@@ -218,7 +231,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, id: string, d
     httpVersion: req.httpVersion,
     remoteAddr: sock.remoteAddress ?? '',
     remotePort: sock.remotePort ?? 0,
-    serverName: host.replace(/:\d+$/, '') || (sock.localAddress ?? ''),
+    serverName: hostName(host) || (sock.localAddress ?? ''),
     serverPort: sock.localPort ?? 0,
     routePrefix: match.route.prefix,
     route: match.route.source,
