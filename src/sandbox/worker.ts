@@ -14,15 +14,17 @@
  * together with the last one's: one wake-up of the main thread per batch, not per request. Held
  * messages go out before any wait (./blocking.ts) and once the oldest is HOLD_MS old.
  */
-import { parentPort, receiveMessageOnPort } from 'node:worker_threads';
+import { MessageChannel, parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import { publishBlockedIn, setBeforeBlock, takeBlockedMs } from './blocking.js';
 import { ThreadClock, currentTid } from './cpu.js';
-import { ABORTED, CPU_BASE, CURRENT, WALL_BASE, WITHDRAWN, wallMicros, wideSlots } from './shared.js';
+import { ABORTED, CPU_BASE, CURRENT, WALL_BASE, WITHDRAWN, createControl, wallMicros, wideSlots } from './shared.js';
 import { Exchange, type Post } from './exchange.js';
-import { packResponse, unpackRequests, type FromSandbox, type GuestOutcome, type SandboxInit, type ToSandbox, type RequestHead } from './protocol.js';
+import { packRequests, packResponse, unpackRequests, unpackResponse, type FromSandbox, type GuestOutcome, type SandboxInit, type ToSandbox, type RequestHead } from './protocol.js';
 import { GuestExit } from './wasi-http/cli.js';
-import { setMaxResponseBodyBytes } from './wasi-http/http.js';
+import { OutgoingBody, OutgoingResponse, ResponseOutparam, setMaxResponseBodyBytes } from './wasi-http/http.js';
+import { Fields } from './wasi-http/fields.js';
+import { OutputStream } from './wasi-http/io.js';
 import { createWasiHttpHost, type WasiHttpHost } from './wasi-http/index.js';
 import { loadGlue, warmGlueLoader, type Glue } from './glue-loader.js';
 import type { runWagiRequest as RunWagiRequest } from './wagi/handler.js';
@@ -357,11 +359,52 @@ function onMessage(msg: ToSandbox): void {
 
 port.on('message', onMessage);
 
+/**
+ * Runs isola's side of a small wasi:http request once, with no guest: a stand-in request through
+ * the wire forms, the host's resources (fields, outgoing-response, body, output stream, outparam)
+ * as a hello handler calls them, and the exchange's response message, all against a throwaway
+ * control block and a sink. A function's first request then finds this code compiled and its
+ * inline caches warm instead of paying for that on its critical path (issue 5: the first request
+ * to a just-deployed function); nothing of it is visible to any guest.
+ */
+function warmRequestPath(): void {
+  const [{ head }] = unpackRequests(packRequests([{
+    head: {
+      id: '0', method: 'GET', scheme: 'http', authority: 'localhost', pathWithQuery: '/', rawHeaders: ['Host', 'localhost'],
+      httpVersion: '1.1', remoteAddr: '127.0.0.1', remotePort: 0, serverName: 'localhost', serverPort: 0, routePrefix: '',
+      route: '/*', bodyLength: 0, seq: 0,
+    },
+    recycle: false,
+  }]));
+  const sink: Post = (msg) => {
+    if (msg.t === 'res') unpackResponse(packResponse(msg));
+  };
+  const warmHost = createWasiHttpHost({});
+  const { port1 } = new MessageChannel();
+  const ex = new Exchange(head, createControl(), port1, sink, 1024);
+  const { request, outparam } = warmHost.begin(ex);
+  request.method();
+  request.pathWithQuery();
+  request.headers().entries();
+  const fields = new Fields();
+  fields.append('content-type', new TextEncoder().encode('text/plain'));
+  const response = new OutgoingResponse(fields);
+  response.setStatusCode(200);
+  const body = response.body() as OutgoingBody;
+  ResponseOutparam.set(outparam, { tag: 'ok', val: response });
+  const out = body.write() as OutputStream;
+  out.blockingWriteAndFlush(new TextEncoder().encode('warm\n'));
+  OutgoingBody.finish(body, undefined);
+  warmHost.end();
+  ex.close(judge(ex));
+  port1.close();
+}
+
 // A blank sandbox runs what every bind runs once before it is needed: a first run compiles and
 // warms code that a bind would otherwise pay for on the request's critical path. `performance`
 // is a lazy global in a worker (its first use loads perf_hooks, ~1 ms); Exchange reads it. The
 // isolate's first Wasm instance and global (an empty module) set up what jco's instantiation uses.
-createWasiHttpHost({});
+warmRequestPath();
 performance.now();
 warmGlueLoader();
 new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00])), {});
