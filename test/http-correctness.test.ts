@@ -15,7 +15,7 @@ let base: string;
 
 const NAMES: GuestName[] = [
   'hello', 'echo', 'headers', 'set-cookie', 'bad-fields', 'bad-status', 'trap', 'trap-after-head',
-  'no-response', 'error-response', 'unfinished-body', 'unsized', 'short-body', 'long-body', 'big-response', 'loop', 'stdout', 'env',
+  'no-response', 'error-response', 'unfinished-body', 'unsized', 'head-first', 'short-body', 'long-body', 'big-response', 'loop', 'stdout', 'env',
 ];
 
 beforeAll(async () => {
@@ -118,6 +118,15 @@ describe('responses', () => {
     const head = await rawRequest(isola.port, 'HEAD /unsized/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { head: true, timeoutMs: 2000 });
     expect(head.status).toBe(200);
     expect(head.headers.some(([k]) => k === 'content-length')).toBe(false);
+  });
+
+  it('sends header bytes as the guest set them, also when the head goes out before the body', async () => {
+    const r = await rawRequest(isola.port, 'GET /head-first/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 5000 });
+    expect(r.status).toBe(200);
+    const at = r.raw.indexOf('x-bytes: ');
+    expect(at).toBeGreaterThan(0);
+    expect(r.raw.subarray(at + 9, r.raw.indexOf('\r\n', at)).toString('hex')).toBe('c3a9');
+    expect(r.body.toString()).toBe('body\n');
   });
 
   it('never sends more bytes than content-length', async () => {

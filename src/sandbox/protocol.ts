@@ -208,6 +208,19 @@ export function unpackRequests(w: WireRequests): Array<{ head: RequestHead; recy
  */
 export type WireResponse = unknown[];
 
+/** true when the names K cover every key of T, else false. */
+type Covers<T, K extends ReadonlyArray<keyof T>> = [Exclude<keyof T, K[number]>] extends [never] ? true : false;
+type Assert<T extends true> = T;
+/**
+ * Compile-time checks that the wire forms carry every field: a field added to GuestOutcome, to the
+ * 'res' message or to RequestHead fails to compile here until it is added to the list and to the
+ * pack/unpack functions.
+ */
+export type WireCarriesOutcome = Assert<Covers<GuestOutcome, ['kind', 'cpuNs', 'blockedMs', 'fuel', 'message', 'discard', 'status', 'code']>>;
+export type WireCarriesResponse = Assert<Covers<ResMessage, ['t', 'seq', 'head', 'body', 'text', 'end', 'done', 'recycling', 'log']>>;
+export type WireCarriesRequest = Assert<Covers<RequestHead, ['id', 'method', 'scheme', 'authority', 'pathWithQuery', 'rawHeaders',
+  'httpVersion', 'remoteAddr', 'remotePort', 'serverName', 'serverPort', 'routePrefix', 'route', 'bodyLength', 'seq']>>;
+
 /** The wire form of a 'res' message (see WireResponse). */
 export function packResponse(m: ResMessage): WireResponse {
   const d = m.done;

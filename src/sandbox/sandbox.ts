@@ -621,8 +621,10 @@ class ActiveRun {
         this.declaredLength = n;
       }
       res.writeHead(status, headers);
-      // A head on its own (the guest flushed before writing a body) goes out now, for streaming clients.
-      if (!msg.body && text === undefined && !msg.end && !msg.done) res.flushHeaders();
+      // A head on its own (the guest flushed before writing a body) goes out now, for streaming
+      // clients; as latin1 like every other write (node's flushHeaders() would send it as UTF-8,
+      // turning each header byte ≥ 0x80 into two).
+      if (!msg.body && text === undefined && !msg.end && !msg.done) res.write('', 'latin1');
       this.headSent = true;
       this.status = status;
     }

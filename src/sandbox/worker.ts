@@ -288,8 +288,11 @@ async function drain(): Promise<void> {
     const { head, recycle } = next;
     hold = queue.length > 0 && head.bodyLength === 0;
     // Held answers wait for at most one more (short) request, never for the last one of a batch.
-    const now = performance.now();
-    if (!hold || now - heldSince >= HOLD_MS) send();
+    let now = performance.now();
+    if ((!hold || now - heldSince >= HOLD_MS) && held.length > 0) {
+      send();
+      now = performance.now(); // the request begins after the post, as its timings count it
+    }
     const seq = head.seq ?? 0;
     slots![WALL_BASE] = wallMicros(now);
     Atomics.store(cfg.control, CURRENT, seq);

@@ -319,6 +319,20 @@ export const spinAfterHead: GuestSource = (o) =>
     o,
   );
 
+/**
+ * Sets the response (200, text/plain, and `x-bytes: é`, bytes c3 a9), naps so its head goes out on
+ * its own, then writes `body\n` and finishes: header bytes must reach the client as the guest set them.
+ */
+export const headFirst: GuestSource = (o) =>
+  guest(
+    (g) => `
+    (call $respond (local.get $outparam) (i32.const 200) ${headers(g, [...TEXT_PLAIN, ['x-bytes', '\u00e9']])})
+    ${nap(g)}
+    (drop (call $write ${g.str('body\n')}))
+    (drop (call $finish))`,
+    o,
+  );
+
 /** Grows linear memory a page at a time until memory.grow fails, then traps (a memory bomb). */
 export const memoryBomb: GuestSource = (o) =>
   guest(
@@ -391,6 +405,7 @@ export const guests = {
   counter,
   sleep,
   'spin-after-head': spinAfterHead,
+  'head-first': headFirst,
   'memory-bomb': memoryBomb,
   'fields-bomb': fieldsBomb,
   path,
