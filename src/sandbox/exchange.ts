@@ -249,17 +249,15 @@ export class Exchange {
       msg.head = this.responseHead;
       this.headSent = true;
     }
-    if (this.pendingBytes > 0 && this.pendingBytes <= TEXT_BYTES) {
-      msg.text = latin1(this.pending);
-      Atomics.add(this.control, RESP_INFLIGHT, this.pendingBytes);
-      this.pending = [];
-      this.pendingBytes = 0;
-    } else if (this.pendingBytes > 0) {
-      msg.body = this.pending;
-      for (const c of this.pending) {
-        // Only big chunks are worth transferring; reading `.buffer` of a small on-heap array
-        // would also move it off the heap for nothing (copying it is cheaper).
-        if (c.byteLength >= TRANSFER_BYTES && c.byteOffset === 0 && c.byteLength === c.buffer.byteLength && c.buffer instanceof ArrayBuffer) transfer.push(c.buffer);
+    if (this.pendingBytes > 0) {
+      if (this.pendingBytes <= TEXT_BYTES) msg.text = latin1(this.pending);
+      else {
+        msg.body = this.pending;
+        for (const c of this.pending) {
+          // Only big chunks are worth transferring; reading `.buffer` of a small on-heap array
+          // would also move it off the heap for nothing (copying it is cheaper).
+          if (c.byteLength >= TRANSFER_BYTES && c.byteOffset === 0 && c.byteLength === c.buffer.byteLength && c.buffer instanceof ArrayBuffer) transfer.push(c.buffer);
+        }
       }
       Atomics.add(this.control, RESP_INFLIGHT, this.pendingBytes);
       this.pending = [];

@@ -113,6 +113,11 @@ function byteLength(chunks: readonly Uint8Array[]): number {
   return n;
 }
 
+/** Body bytes a 'res' message carries, as chunks or as a latin1 string (one char per byte). */
+function bodyBytes(msg: { body?: readonly Uint8Array[]; text?: string }): number {
+  return msg.text !== undefined ? msg.text.length : msg.body ? byteLength(msg.body) : 0;
+}
+
 /**
  * true when isola may add a Content-Length to a guest's response: not to a HEAD request (its body
  * bytes are dropped in the sandbox, so their count is unknown here) nor to a 1xx, 204 or 304
@@ -241,8 +246,9 @@ export class Sandbox {
           }
         }
         // A withdrawn request the thread had begun after all: its answer goes nowhere, its bytes' credit back.
-        if (msg.t === 'res' && (msg.body || msg.text)) {
-          Atomics.sub(this.control, RESP_INFLIGHT, msg.text?.length ?? byteLength(msg.body!));
+        const n = msg.t === 'res' ? bodyBytes(msg) : 0;
+        if (n > 0) {
+          Atomics.sub(this.control, RESP_INFLIGHT, n);
           signal(this.control);
         }
     }
@@ -608,7 +614,7 @@ class ActiveRun {
     if (msg.t !== 'res' || this.finished) return;
     const res = this.res;
     const text = msg.text;
-    const n = text !== undefined ? text.length : msg.body ? byteLength(msg.body) : 0;
+    const n = bodyBytes(msg);
     if (msg.head && !this.clientGone) {
       const headers = msg.head.headers;
       const status = msg.head.status;
@@ -633,8 +639,8 @@ class ActiveRun {
       this.responseBytes += n;
       if (this.clientGone) Atomics.sub(this.ctl, RESP_INFLIGHT, n);
       else {
-        const chunks = msg.body;
-        if (chunks) for (let i = 0; i < chunks.length - 1; i++) res.write(chunks[i]);
+        const chunks = msg.body ?? [];
+        for (let i = 0; i < chunks.length - 1; i++) res.write(chunks[i]);
         // Credit returns when the socket has taken the bytes (the last write's callback), or
         // when the request ends, whichever is first (see finish): with the request's end in this
         // same message, finish gives it back at once and the write needs no callback.
@@ -648,12 +654,11 @@ class ActiveRun {
                 signal(this.ctl);
               }
             };
-        // A string body (text) is written with the head in one write (node's OutgoingMessage._send).
-        if (text !== undefined) {
-          if (end) res.end(text, 'latin1', onWritten);
-          else res.write(text, 'latin1', onWritten);
-        } else if (end) res.end(chunks![chunks!.length - 1], onWritten);
-        else res.write(chunks![chunks!.length - 1], onWritten);
+        // A string body (text) goes out with the head in one write (node's OutgoingMessage._send);
+        // the encoding is ignored for a chunk of bytes.
+        const last = text ?? chunks[chunks.length - 1]!;
+        if (end) res.end(last, 'latin1', onWritten);
+        else res.write(last, 'latin1', onWritten);
       }
     } else if (end) res.end();
     if (end) this.ended = true;
