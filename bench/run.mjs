@@ -84,7 +84,7 @@ function machine(gen, pin) {
     jco: pkg('@bytecodealliance/jco'),
     commit: setup.ISOLA_BUILD.commit,
     isolaSource: setup.ISOLA_BUILD.source,
-    pinning: pin ? 'server on CPU 0, load generator on CPU 1 (taskset)' : 'none',
+    pinning: pin ? 'server on CPU 0; load generator and the bench\'s own clients on CPU 1 (taskset)' : 'none',
   };
 }
 
@@ -141,9 +141,12 @@ function coldTable(c) {
 
 function deployTable(d) {
   const f = (x) => `p50 ${fmtMs(x.firstPct.p50)} / p99 ${fmtMs(x.firstPct.p99)} (n = ${d.n}; min ${fmtMs(x.first.min)})`;
+  const w = (x) => (x.warmPct ? `p50 ${fmtMs(x.warmPct.p50)} / p99 ${fmtMs(x.warmPct.p99)} (n = ${d.n}; min ${fmtMs(x.warm.min)})` : '–');
   return mdTable(['what', 'time'], [
     ['first response right after the deploy\'s 201, default pool (min_warm = 1: the deploy bound a sandbox)', f(d.minWarmDefault)],
     ['first response right after the deploy\'s 201, min_warm = 0 (the request takes a blank sandbox)', f(d.minWarm0)],
+    ['reference: the same function, warm, right after an admin API call (after a 150 ms pause), default pool', w(d.minWarmDefault)],
+    ['reference: node:http hello, one request after a 150 ms pause', d.nodeAfterPause ? `p50 ${fmtMs(d.nodeAfterPause.pct.p50)} / p99 ${fmtMs(d.nodeAfterPause.pct.p99)} (n = ${d.n})` : '–'],
     ['upload (POST …/versions: validate, store, transpile), default pool', fmtRange(d.minWarmDefault.upload, fmtMs)],
     ['deploy (POST …/deployments: prime the code cache, warm min_warm, commit), default pool', fmtRange(d.minWarmDefault.deploy, fmtMs)],
     ['deploy, min_warm = 0', fmtRange(d.minWarm0.deploy, fmtMs)],
@@ -278,6 +281,9 @@ async function main() {
   log(`load average before: ${loadAvg().join(' ')}`);
   log('preparing artifacts…');
   const artifacts = await prepare({ isola: o.isola });
+  // This process is a client too (cold start, deploy → first response): it runs on the load
+  // generator's CPU, never beside the server (children it starts are pinned explicitly).
+  if (pin) execFileSync('taskset', ['-a', '-p', '-c', loadCpus, String(process.pid)], { stdio: 'ignore' });
   const info = machine(gen, pin);
   log(`isola under test: ${info.commit} (${info.isolaSource})`);
   const started = new Date();

@@ -4,11 +4,16 @@
 // sends each one request on an already-open keep-alive connection right after the deploy's 201.
 // Two pool settings: the default (min_warm = 1: the deploy binds a sandbox before it answers) and
 // min_warm = 0 (nothing is bound until the first request, which takes a blank sandbox).
+// Two references measured the same way in the same run: a request to a function that already
+// served one, sent right after an admin API call (what any request costs after the same pause and
+// admin work), and a plain node:http hello after the same pause. On this VM a request that follows
+// a pause costs several times one that follows another (wake-ups of idle threads and vCPUs).
 import http from 'node:http';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadAvg, startProcess } from '../lib/proc.mjs';
+import { startNodeHttp } from '../lib/peers.mjs';
 import { BUILD, at } from '../lib/setup.mjs';
 import * as setup from '../lib/setup.mjs';
 import { summary } from '../lib/stats.mjs';
@@ -27,6 +32,29 @@ function send(url, { method = 'GET', headers = {}, body, agent } = {}) {
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** Pause before each first request's reference request, ms (the blank sandbox taken is replaced meanwhile). */
+const PAUSE_MS = 150;
+
+/** node:http hello on `cpus`: `n` requests on one keep-alive connection, each after a PAUSE_MS pause. */
+async function nodeAfterPause(n, cpus) {
+  const { proc, base } = await startNodeHttp('hello', { cpus });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    for (let i = 0; i < 20; i++) await send(base, { agent }); // JIT and connection warm
+    const us = [];
+    for (let i = 0; i < n; i++) {
+      await sleep(PAUSE_MS);
+      const r = await send(base, { agent });
+      if (r.status !== 200) throw new Error(`node:http: ${r.status}`);
+      us.push(r.us);
+    }
+    return { ...summary(us), pct: pct(us) };
+  } finally {
+    agent.destroy();
+    await proc.stop();
+  }
 }
 
 function pct(xs) {
@@ -56,6 +84,8 @@ export async function runDeploy(a, { quick, serverCpus, log }) {
   });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const out = { load1, n };
+  out.nodeAfterPause = await nodeAfterPause(n, serverCpus);
+  log(`  node:http hello, one request after a ${PAUSE_MS} ms pause: p50 ${(out.nodeAfterPause.pct.p50 / 1000).toFixed(2)} ms`);
   try {
     const edge = (await proc.waitForStdout(/listening on (http:\/\/\S+)/, 120_000))[1];
     const admin = (await proc.waitForStdout(/admin on (http:\/\/\S+)/, 120_000))[1];
@@ -70,6 +100,7 @@ export async function runDeploy(a, { quick, serverCpus, log }) {
       const upload = [];
       const deploy = [];
       const first = [];
+      const warm = [];
       for (let i = 0; i < n; i++, k++) {
         const fn = `f${k}`;
         const up = await send(`${admin}/v1/tenants/bench/functions/${fn}/versions`, {
@@ -85,11 +116,18 @@ export async function runDeploy(a, { quick, serverCpus, log }) {
         upload.push(up.us);
         deploy.push(dep.us);
         first.push(r.us);
-        await sleep(150); // the blank sandbox taken is replaced
+        await sleep(PAUSE_MS); // the blank sandbox taken is replaced
+        // The reference: the same function, now warm, right after an admin API call.
+        const who = await send(`${admin}/v1/tenants/bench`, { headers: auth });
+        if (who.status !== 200) throw new Error(`GET tenant: ${who.status} ${who.body}`);
+        const w = await send(`${edge}/${fn}`, { headers: { host: `bench.localhost:${port}` }, agent });
+        if (w.status !== 200) throw new Error(`warm request to ${fn}: ${w.status} ${w.body}`);
+        warm.push(w.us);
       }
       const p = pct(first);
-      log(`  deploy (${label}): upload p50 ${(pct(upload).p50 / 1000).toFixed(1)} ms, deploy p50 ${(pct(deploy).p50 / 1000).toFixed(1)} ms, first response p50 ${(p.p50 / 1000).toFixed(2)} / p99 ${(p.p99 / 1000).toFixed(2)} ms`);
-      out[pool ? 'minWarm0' : 'minWarmDefault'] = { upload: summary(upload), deploy: summary(deploy), first: summary(first), firstPct: p };
+      const pw = pct(warm);
+      log(`  deploy (${label}): upload p50 ${(pct(upload).p50 / 1000).toFixed(1)} ms, deploy p50 ${(pct(deploy).p50 / 1000).toFixed(1)} ms, first response p50 ${(p.p50 / 1000).toFixed(2)} / p99 ${(p.p99 / 1000).toFixed(2)} ms; warm function after an admin call p50 ${(pw.p50 / 1000).toFixed(2)} ms`);
+      out[pool ? 'minWarm0' : 'minWarmDefault'] = { upload: summary(upload), deploy: summary(deploy), first: summary(first), firstPct: p, warm: summary(warm), warmPct: pw };
     }
   } finally {
     agent.destroy();
