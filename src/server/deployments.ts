@@ -165,7 +165,7 @@ export class Deployments {
 
   private swap(next: Map<string, Deployment>): void {
     const entries = [...next.values()].flatMap((d) => d.config.routes.map((r) => ({ route: parseRoute(r) as RoutePattern, target: d })));
-    const table = new RouteTable(entries);
+    const table = new RouteTable(entries, this.table);
     this.live = next;
     this.table = table;
   }

@@ -60,3 +60,38 @@ describe('RouteTable precedence: most specific wins', () => {
     ]);
   });
 });
+
+describe('RouteTable built from the table it replaces', () => {
+  const entry = (r: string, target: object) => ({ route: parseRoute(r) as RoutePattern, target });
+  const v1 = { v: 1 };
+  const v2 = { v: 2 };
+  const other = { v: 'other' };
+  const first = new RouteTable([entry('a.test/x', v1), entry('b.test/*', other), entry('/shared', other)]);
+
+  it('routes by the new entries where a host changed, and keeps the rest', () => {
+    const next = new RouteTable([entry('a.test/x', v2), entry('a.test/y/*', v2), entry('b.test/*', other), entry('/shared', other)], first);
+    expect(next.match('a.test', '/x')?.target).toBe(v2);
+    expect(next.match('a.test', '/y/z')?.target).toBe(v2);
+    expect(next.match('b.test', '/anything')?.target).toBe(other);
+    expect(next.match('c.test', '/shared')?.target).toBe(other);
+    expect(first.match('a.test', '/x')?.target).toBe(v1); // the old table is unchanged
+    expect(first.match('a.test', '/y/z')).toBeNull();
+  });
+
+  it('drops routes that are gone, even when the host keeps others', () => {
+    const next = new RouteTable([entry('a.test/x', v1)], first);
+    expect(next.match('a.test', '/x')?.target).toBe(v1);
+    expect(next.match('b.test', '/anything')).toBeNull();
+    expect(next.match('c.test', '/shared')).toBeNull();
+  });
+
+  it('reuses the bucket of a host whose routes and targets are unchanged', () => {
+    type Buckets = { buckets: Map<string, unknown> };
+    const next = new RouteTable([entry('a.test/x', v2), entry('b.test/*', other), entry('/shared', other)], first);
+    const before = (first as unknown as Buckets).buckets;
+    const after = (next as unknown as Buckets).buckets;
+    expect(after.get('b.test')).toBe(before.get('b.test'));
+    expect(after.get('')).toBe(before.get(''));
+    expect(after.get('a.test')).not.toBe(before.get('a.test'));
+  });
+});

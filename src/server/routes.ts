@@ -59,6 +59,8 @@ export function comparePrecedence(a: RoutePattern, b: RoutePattern): number {
 
 interface Bucket<T> {
   router: RegExpRouter<[RoutePattern, T]>;
+  /** The routes it was made from, in precedence order. */
+  list: Array<RouteMatch<T>>;
 }
 
 /** A match: the route and the value it maps to. */
@@ -67,14 +69,29 @@ export interface RouteMatch<T> {
   target: T;
 }
 
-/** An immutable route table. Build a new one and swap the reference to change routes atomically. */
+/**
+ * An immutable route table. Build a new one and swap the reference to change routes atomically.
+ *
+ * Each host's routes form a bucket whose matcher (one regular expression, Hono's RegExpRouter) is
+ * built when the table is made, not on the first request after a change: a first request to a
+ * just-deployed function would otherwise pay for it (issue 5). A bucket whose routes and targets
+ * are unchanged since the `previous` table is reused as it is, so a deploy rebuilds only the
+ * buckets of the hosts it touched.
+ */
 export class RouteTable<T> {
   private readonly exact = new Map<string, Bucket<T>>();
   private readonly wildcardHosts: Array<{ suffix: string; port: string | null; bucket: Bucket<T> }> = [];
   private readonly anyHost: Bucket<T> | null;
+  /** Every bucket by host (`""` for routes with no host), for reuse by the next table. */
+  private readonly buckets = new Map<string, Bucket<T>>();
   readonly entries: ReadonlyArray<RouteMatch<T>>;
 
-  constructor(entries: Array<RouteMatch<T>>) {
+  /**
+   * @param entries routes and their targets, in any order (precedence sorts them)
+   * @param previous the table this one replaces: its buckets whose entries (route sources and
+   *   targets, by identity) are unchanged are reused
+   */
+  constructor(entries: Array<RouteMatch<T>>, previous?: RouteTable<T>) {
     const sorted = [...entries].sort((a, b) => comparePrecedence(a.route, b.route));
     this.entries = sorted;
     const any: Array<RouteMatch<T>> = [];
@@ -87,15 +104,21 @@ export class RouteTable<T> {
         byHost.set(e.route.host, list);
       }
     }
+    const bucketOf = (host: string, list: Array<RouteMatch<T>>): Bucket<T> => {
+      const old = previous?.buckets.get(host);
+      const bucket = old && sameEntries(old.list, list) ? old : makeBucket(list);
+      this.buckets.set(host, bucket);
+      return bucket;
+    };
     for (const [host, list] of byHost) {
-      const bucket = makeBucket(list);
+      const bucket = bucketOf(host, list);
       if (host.startsWith('*.')) {
         const [name, port] = splitPort(host.slice(1));
         this.wildcardHosts.push({ suffix: name, port, bucket });
       } else this.exact.set(host, bucket);
     }
     this.wildcardHosts.sort((a, b) => b.suffix.length - a.suffix.length || (b.port ? 1 : 0) - (a.port ? 1 : 0));
-    this.anyHost = any.length > 0 ? makeBucket(any) : null;
+    this.anyHost = any.length > 0 ? bucketOf('', any) : null;
   }
 
   /** Finds the route for a Host header value and a raw path (no query), or null. */
@@ -122,7 +145,13 @@ function makeBucket<T>(list: Array<RouteMatch<T>>): Bucket<T> {
     const p = e.route.wildcard ? (e.route.prefix === '' ? '/*' : `${e.route.prefix}/*`) : e.route.path;
     router.add('ALL', p, [e.route, e.target]);
   }
-  return { router };
+  router.match('ALL', '/'); // builds the matcher now (RegExpRouter builds it on its first match)
+  return { router, list };
+}
+
+/** true when two precedence-sorted route lists have the same route sources and targets. */
+function sameEntries<T>(a: Array<RouteMatch<T>>, b: Array<RouteMatch<T>>): boolean {
+  return a.length === b.length && a.every((e, i) => e.route.source === b[i]!.route.source && e.target === b[i]!.target);
 }
 
 function lookup<T>(bucket: Bucket<T> | undefined, path: string): RouteMatch<T> | null {
