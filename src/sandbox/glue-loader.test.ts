@@ -41,7 +41,7 @@ const { createWasiHttpHost } = await import(dist + '/sandbox/wasi-http/index.js'
 const loaded = loadGlue(scriptUrl, glueUrl);
 const exports = loaded.glue.instantiate((n) => modules[n], createWasiHttpHost({}).imports, (m, imports) => new WebAssembly.Instance(m, imports));
 const handler = exports instanceof Promise ? null : exports['wasi:http/incoming-handler@0.2.12'];
-const saved = save ? [loaded.saveCache(), loaded.saveCache()] : [];
+const saved = save ? [await loaded.saveCache(), await loaded.saveCache()] : [];
 parentPort.postMessage({ cache: loaded.cache, sync: !(exports instanceof Promise), handler: typeof handler?.handle, saved });
 `;
 

@@ -22,6 +22,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { Script } from 'node:vm';
 import { fileURLToPath } from 'node:url';
 
@@ -51,10 +52,12 @@ export interface LoadedGlue {
   cache: 'hit' | 'partial' | 'none' | 'invalid' | 'rejected';
   /**
    * Writes a full code cache unless one was a hit (call once, after the first request, so that it
-   * holds every function compiled so far). Never throws: an unwritable folder only means no cache.
-   * @returns true when a cache file was written
+   * holds every function compiled so far). V8 serializes the code on the calling thread; the file
+   * is written and renamed asynchronously (libuv's pool), so the thread is free for the next
+   * request meanwhile. Never rejects: an unwritable folder only means no cache.
+   * @returns resolves with true when a cache file was written (false on a second call)
    */
-  saveCache(): boolean;
+  saveCache(): Promise<boolean>;
 }
 
 /** Magic of a full cache (written after a request) and of a primed, partial one. */
@@ -87,17 +90,39 @@ function readCache(file: string): { data: Buffer; full: boolean } | null | undef
   return unwrap(bytes);
 }
 
+/** A cache file's bytes for `script`'s code cache: the magic, the sha256 of the V8 data, the data. */
+function cacheBytes(script: Script, full: boolean): Buffer {
+  const data = script.createCachedData();
+  return Buffer.concat([full ? FULL : PARTIAL, createHash('sha256').update(data).digest(), data]);
+}
+
+/** A temporary file name beside `file`, unique to this call. */
+function tmpNameFor(file: string): string {
+  return `${file}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
+}
+
 /** Writes `script`'s code cache to `file` (temporary file, then rename). Never throws; false when it failed. */
 function writeCache(script: Script, file: string, full: boolean): boolean {
-  const tmp = `${file}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
+  const tmp = tmpNameFor(file);
   try {
-    const data = script.createCachedData();
-    const sum = createHash('sha256').update(data).digest();
-    writeFileSync(tmp, Buffer.concat([full ? FULL : PARTIAL, sum, data]));
+    writeFileSync(tmp, cacheBytes(script, full));
     renameSync(tmp, file); // atomic: a reader sees the old file or the whole new one
     return true;
   } catch {
     rmSync(tmp, { force: true });
+    return false;
+  }
+}
+
+/** `writeCache` with the file written and renamed asynchronously. Never rejects. */
+async function writeCacheAsync(script: Script, file: string, full: boolean): Promise<boolean> {
+  const tmp = tmpNameFor(file);
+  try {
+    await writeFile(tmp, cacheBytes(script, full));
+    await rename(tmp, file);
+    return true;
+  } catch {
+    await rm(tmp, { force: true }).catch(() => {});
     return false;
   }
 }
@@ -121,9 +146,9 @@ export function loadGlue(scriptUrl: string, filename = scriptUrl): LoadedGlue {
     glue,
     cache,
     saveCache() {
-      if (saved) return false;
+      if (saved) return Promise.resolve(false);
       saved = true;
-      return writeCache(script, cacheFile, true);
+      return writeCacheAsync(script, cacheFile, true);
     },
   };
 }

@@ -150,7 +150,12 @@ let host: WasiHttpHost | null = null;
 let handler: Handler | null = null;
 let glue: Glue | null = null;
 /** Writes the glue's code cache; set until the first request of a glue loaded without a usable one. */
-let saveGlueCache: (() => void) | null = null;
+let saveGlueCache: (() => Promise<boolean>) | null = null;
+/**
+ * How long after the first request the glue's code cache is written, ms: V8's serialization takes
+ * the thread for ~1 ms, which a second request sent right after the first would otherwise wait for.
+ */
+const SAVE_GLUE_CACHE_AFTER_MS = 100;
 /** Linear memories of the current instance (for the memory report). */
 let memories: WebAssembly.Memory[] = [];
 /** The fuel counter every metered core module imports as `isola.fuel` (null when unmetered). */
@@ -310,7 +315,7 @@ async function drain(): Promise<void> {
       runWagiRequest!(cfg, head, post, cpuSinceLast);
     } else {
       again = runWasiHttp(head, recycle, now);
-      if (saveGlueCache) setImmediate(saveGlueCache); // after the response went out; holds what this request compiled
+      if (saveGlueCache) setTimeout(saveGlueCache, SAVE_GLUE_CACHE_AFTER_MS); // holds what this request compiled
       saveGlueCache = null;
     }
     // Between requests (the main thread may learn of this one's end later); its abort bit is free.
