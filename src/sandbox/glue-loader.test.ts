@@ -126,7 +126,7 @@ describe('glue code cache', () => {
     }
   });
 
-  it('is primed without a request (partial), upgraded by the first request, and not primed again', async () => {
+  it('is primed without a request (partial), can be upgraded to a full one, and is not primed again', async () => {
     rmSync(cacheFile, { force: true });
     expect(await primeGlueCacheSoon(artifact.glueScriptUrl!, artifact.glueUrl!)).toBe(true);
     expect(readFileSync(cacheFile).subarray(0, 8).toString()).toBe('ISOLAGC0');
