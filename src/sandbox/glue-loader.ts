@@ -12,9 +12,8 @@
  * A component that never ran gets a first, partial cache ahead of its first request
  * (`primeGlueCache`, in a throwaway thread after deploy, ./glue-prime.ts): jco's instantiation run
  * against stand-ins for the core modules and the host, so no guest code runs; it holds what
- * instantiation and a call of every import and export compile. Sandboxes keep it (the worker
- * writes a full cache only after loading without a usable one): a full cache written after a
- * request held hardly more (WAT hello: +0.5 %) and cost the sandbox thread 0.6–3 ms.
+ * instantiation and a call of every import and export compile. Sandboxes keep it: the worker
+ * writes a cache after a first request only when it loaded none it could use (./worker.ts).
  *
  * The cache file sits beside the script, named for the V8 version and CPU architecture
  * (`guest.script.js.<arch>-v8-<version>.cache`), and starts with a magic (which also says full or
@@ -24,7 +23,6 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
 import { Script } from 'node:vm';
 import { fileURLToPath } from 'node:url';
 
@@ -54,12 +52,10 @@ export interface LoadedGlue {
   cache: 'hit' | 'partial' | 'none' | 'invalid' | 'rejected';
   /**
    * Writes a full code cache unless one was a hit (call once, after the first request, so that it
-   * holds every function compiled so far). V8 serializes the code on the calling thread; the file
-   * is written and renamed asynchronously (libuv's pool), so the thread is free for the next
-   * request meanwhile. Never rejects: an unwritable folder only means no cache.
-   * @returns resolves with true when a cache file was written (false on a second call)
+   * holds every function compiled so far). Never throws: an unwritable folder only means no cache.
+   * @returns true when a cache file was written; false on a hit, a second call, or a failed write
    */
-  saveCache(): Promise<boolean>;
+  saveCache(): boolean;
 }
 
 /** Magic of a full cache (written after a request) and of a primed, partial one. */
@@ -92,39 +88,17 @@ function readCache(file: string): { data: Buffer; full: boolean } | null | undef
   return unwrap(bytes);
 }
 
-/** A cache file's bytes for `script`'s code cache: the magic, the sha256 of the V8 data, the data. */
-function cacheBytes(script: Script, full: boolean): Buffer {
-  const data = script.createCachedData();
-  return Buffer.concat([full ? FULL : PARTIAL, createHash('sha256').update(data).digest(), data]);
-}
-
-/** A temporary file name beside `file`, unique to this call. */
-function tmpNameFor(file: string): string {
-  return `${file}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
-}
-
 /** Writes `script`'s code cache to `file` (temporary file, then rename). Never throws; false when it failed. */
 function writeCache(script: Script, file: string, full: boolean): boolean {
-  const tmp = tmpNameFor(file);
+  const tmp = `${file}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
   try {
-    writeFileSync(tmp, cacheBytes(script, full));
+    const data = script.createCachedData();
+    const sum = createHash('sha256').update(data).digest();
+    writeFileSync(tmp, Buffer.concat([full ? FULL : PARTIAL, sum, data]));
     renameSync(tmp, file); // atomic: a reader sees the old file or the whole new one
     return true;
   } catch {
     rmSync(tmp, { force: true });
-    return false;
-  }
-}
-
-/** `writeCache` with the file written and renamed asynchronously. Never rejects. */
-async function writeCacheAsync(script: Script, file: string, full: boolean): Promise<boolean> {
-  const tmp = tmpNameFor(file);
-  try {
-    await writeFile(tmp, cacheBytes(script, full));
-    await rename(tmp, file);
-    return true;
-  } catch {
-    await rm(tmp, { force: true }).catch(() => {});
     return false;
   }
 }
@@ -148,9 +122,9 @@ export function loadGlue(scriptUrl: string, filename = scriptUrl): LoadedGlue {
     glue,
     cache,
     saveCache() {
-      if (saved) return Promise.resolve(false);
+      if (saved) return false;
       saved = true;
-      return writeCacheAsync(script, cacheFile, true);
+      return writeCache(script, cacheFile, true);
     },
   };
 }

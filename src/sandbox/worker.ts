@@ -151,11 +151,12 @@ let handler: Handler | null = null;
 let glue: Glue | null = null;
 /**
  * Writes the glue's code cache; set until the first request of a glue loaded without any usable
- * cache. A primed (partial) cache is kept as it is: the full one written after a request held
- * 0.5 % more (WAT hello: 96,632 vs 96,128 bytes), and V8's serialization took the thread for
- * 0.6–3 ms right after the first request, which a second request sent at once waited for.
+ * cache. A primed (partial) cache is kept as it is: a full one written on top of it by a sandbox
+ * that loaded it held 0.5 % more (WAT hello: 96,632 vs 96,128 bytes), while V8's serialization
+ * and the write took the thread for 0.6–3 ms right after the first request (a second request sent
+ * at once waited for them).
  */
-let saveGlueCache: (() => Promise<boolean>) | null = null;
+let saveGlueCache: (() => boolean) | null = null;
 /** Linear memories of the current instance (for the memory report). */
 let memories: WebAssembly.Memory[] = [];
 /** The fuel counter every metered core module imports as `isola.fuel` (null when unmetered). */
