@@ -436,7 +436,9 @@ export class Sandbox {
    * in wall-clock and in CPU time), the others are withdrawn and handed back to their callers to be
    * served elsewhere (`requeue`), instead of waiting for it to end or hit its limit. Those the
    * thread already finished (their answers held in it) go too; idempotent requests only are ever
-   * queued (see ../server/edge.ts), so serving one again is allowed (RFC 9110 §9.2.2).
+   * queued (see ../server/edge.ts), so serving one again is allowed (RFC 9110 §9.2.2). One whose
+   * response has begun is never handed back (it would fail as crashed and take the sandbox down):
+   * the thread sends its end without holding it (worker.ts `partlySent`).
    */
   private readonly guard = (): void => {
     this.guardTimer = null;
@@ -445,7 +447,9 @@ export class Sandbox {
       Atomics.store(this.control, WITHDRAWN, this.seq);
       const current = Atomics.load(this.control, CURRENT);
       this.outbox = [];
-      for (const r of this.runs.slice()) if (r.seq !== current) r.requeue('withdrawn from a sandbox busy with a long request');
+      // One whose response has begun stays: it ran before the long one and its end is held in
+      // the thread (it comes with the next answers, or the request fails if the sandbox dies).
+      for (const r of this.runs.slice()) if (r.seq !== current && !r.begun) r.requeue('withdrawn from a sandbox busy with a long request');
       return;
     }
     this.guardTimer = setTimeout(this.guard, GUARD_MS);
@@ -725,13 +729,18 @@ class ActiveRun {
     if (!dead) this.sandbox.kill();
   }
 
+  /** true once any of the request's body was read or any of its response went out: it cannot be served again. */
+  get begun(): boolean {
+    return this.headSent || this.responseBytes > 0 || this.requestBytes > 0;
+  }
+
   /**
    * The sandbox died with this request still posted (see Sandbox.died): served again elsewhere
    * when nothing of its response went out, else it fails as crashed.
    */
   requeue(reason: string): void {
     if (this.finished) return;
-    if (this.headSent || this.responseBytes > 0 || this.requestBytes > 0) {
+    if (this.begun) {
       this.fail('crashed', reason);
       return;
     }

@@ -80,11 +80,19 @@ function shareCpu(): void {
   for (const h of batch) h.done.cpuNs = Math.round((owed * h.wallMs) / wall);
 }
 
+/**
+ * The request whose response has partly gone out (a message of it without its end was sent), or
+ * -1. Its end is never held: the main thread cannot finish that response without it, and a long
+ * request behind it would keep it (and the client) waiting, or lose it with the sandbox.
+ */
+let partlySent = -1;
+
 /** Sends every held message, as one message (a 'batch' when there are several). */
 function send(): void {
   if (held.length === 0) return;
   shareCpu();
   const msgs = held;
+  for (const m of msgs) if (m.t === 'res') partlySent = m.done ? -1 : m.seq;
   const transfer = heldTransfer;
   held = [];
   heldTransfer = [];
@@ -99,7 +107,7 @@ const post: Post = (msg: FromSandbox, transfer?: ArrayBuffer[]) => {
   held.push(msg);
   if (msg.t === 'res' && msg.done) heldDone.push({ done: msg.done, wallMs: lastWallMs });
   if (transfer) for (const t of transfer) heldTransfer.push(t);
-  if (!hold || now - heldSince >= HOLD_MS) send();
+  if (!hold || now - heldSince >= HOLD_MS || (msg.t === 'res' && msg.done && msg.seq === partlySent)) send();
 };
 setBeforeBlock(send);
 
