@@ -447,8 +447,8 @@ export class Sandbox {
       Atomics.store(this.control, WITHDRAWN, this.seq);
       const current = Atomics.load(this.control, CURRENT);
       this.outbox = [];
-      // One whose response has begun stays: it ran before the long one and its end is held in
-      // the thread (it comes with the next answers, or the request fails if the sandbox dies).
+      // One whose response has begun stays: it ran before the long one, and its end comes as
+      // soon as the thread has it (or the request fails if the sandbox dies).
       for (const r of this.runs.slice()) if (r.seq !== current && !r.begun) r.requeue('withdrawn from a sandbox busy with a long request');
       return;
     }
