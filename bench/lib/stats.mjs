@@ -9,6 +9,12 @@ export const min = (xs) => Math.min(...xs.filter(Number.isFinite));
 export const max = (xs) => Math.max(...xs.filter(Number.isFinite));
 /** { median, min, max } of a list. */
 export const summary = (xs) => ({ median: median(xs), min: min(xs), max: max(xs), n: xs.length });
+/** { p50, p99 } of a list: the value at index floor(q × n) of the sorted list (the last one at most). */
+export function pct(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
+  return { p50: at(0.5), p99: at(0.99) };
+}
 
 export function fmtInt(n) {
   return Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–';

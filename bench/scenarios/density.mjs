@@ -8,16 +8,11 @@ import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isolaConfig, startIsola } from '../lib/peers.mjs';
 import { treeRss } from '../lib/proc.mjs';
+import { pct } from '../lib/stats.mjs';
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 
 /** p50 and p99 of latencies in ms. */
-function pct(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
-  return { p50: at(0.5), p99: at(0.99) };
-}
-
 function get(url) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();

@@ -16,7 +16,7 @@ import { loadAvg, startProcess } from '../lib/proc.mjs';
 import { startNodeHttp } from '../lib/peers.mjs';
 import { BUILD, at } from '../lib/setup.mjs';
 import * as setup from '../lib/setup.mjs';
-import { summary } from '../lib/stats.mjs';
+import { pct, summary } from '../lib/stats.mjs';
 
 const OPERATOR = 'bench-operator-token-0123456789abcdef';
 
@@ -55,12 +55,6 @@ async function nodeAfterPauseRef(n, cpus) {
     agent.destroy();
     await proc.stop();
   }
-}
-
-function pct(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
-  return { p50: at(0.5), p99: at(0.99) };
 }
 
 export async function runDeploy(a, { quick, serverCpus, log }) {

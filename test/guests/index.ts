@@ -373,22 +373,22 @@ export const path: GuestSource = (o) =>
   guest((g) => {
     g.local('pp');
     g.local('pl');
-    const spin = [...'/spin'].map((c, i) => `(i32.eq (i32.load8_u offset=${i} (local.get $pp)) (i32.const ${c.charCodeAt(0)}))`);
-    const napAt = [...'/nap'].map((c, i) => `(i32.eq (i32.load8_u offset=${i} (local.get $pp)) (i32.const ${c.charCodeAt(0)}))`);
+    /** WAT statement: `body` when the path starts with the ASCII `prefix`. */
+    const whenPathStarts = (prefix: string, body: string): string => {
+      const bytes = [...prefix].map((c, i) => `(i32.eq (i32.load8_u offset=${i} (local.get $pp)) (i32.const ${c.charCodeAt(0)}))`);
+      return `(if (i32.ge_u (local.get $pl) (i32.const ${prefix.length}))
+      (then (if ${bytes.reduce((a, b) => `(i32.and ${a} ${b})`)} (then ${body}))))`;
+    };
     return `
     (call $path (local.get $req)) (local.set $pl) (local.set $pp)
-    (if (i32.ge_u (local.get $pl) (i32.const 5))
-      (then (if (i32.and (i32.and ${spin[0]} ${spin[1]}) (i32.and (i32.and ${spin[2]} ${spin[3]}) ${spin[4]}))
-        (then (loop $forever (br $forever))))))
-    (if (i32.ge_u (local.get $pl) (i32.const 4))
-      (then (if (i32.and (i32.and ${napAt[0]} ${napAt[1]}) (i32.and ${napAt[2]} ${napAt[3]}))
-        (then
+    ${whenPathStarts('/spin', '(loop $forever (br $forever))')}
+    ${whenPathStarts('/nap', `
           (call $respond (local.get $outparam) (i32.const 200) ${headers(g, TEXT_PLAIN)})
           ${nap(g)}
           (drop (call $write (local.get $pp) (local.get $pl)))
           (drop (call $write ${g.str('\n')}))
           (drop (call $finish))
-          (return)))))
+          (return)`)}
     (call $print (local.get $pp) (local.get $pl))
     ${print(g, NL)}
     ${replyText(g, 200)}`;
