@@ -7,8 +7,15 @@ export function median(xs) {
 }
 export const min = (xs) => Math.min(...xs.filter(Number.isFinite));
 export const max = (xs) => Math.max(...xs.filter(Number.isFinite));
-/** { median, min, max } of a list. */
-export const summary = (xs) => ({ median: median(xs), min: min(xs), max: max(xs), n: xs.length });
+/**
+ * { median, min, max, n, q1, q3 } of a list: q1/q3 are the medians of the lower and upper halves
+ * (the middle half of the rounds lies between them).
+ */
+export function summary(xs) {
+  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  const h = v.length >> 1;
+  return { median: median(v), min: min(v), max: max(v), n: xs.length, q1: median(v.slice(0, h)), q3: median(v.slice(v.length - h)) };
+}
 /** { p50, p99 } of a list: the value at index floor(q × n) of the sorted list (the last one at most). */
 export function pct(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -31,11 +38,12 @@ export function fmtRatio(r) {
   if (!Number.isFinite(r)) return '–';
   return r >= 10 ? `${r.toFixed(1)}×` : r >= 0.1 ? `${r.toFixed(2)}×` : `${r.toFixed(3)}×`;
 }
-/** "median (min–max)" with a formatter. */
-export function fmtRange(s, f) {
+/** "median (min–max)" with a formatter; `middle`: also the middle half, "median (min–max; middle half q1–q3)". */
+export function fmtRange(s, f, middle = false) {
   if (!s || !Number.isFinite(s.median)) return '–';
   if (s.n < 2) return f(s.median);
-  return `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
+  const mid = middle && s.n >= 4 && Number.isFinite(s.q1) ? `; middle half ${f(s.q1)}–${f(s.q3)}` : '';
+  return `${f(s.median)} (${f(s.min)}–${f(s.max)}${mid})`;
 }
 /** A Markdown table from a header row and rows of cells. */
 export function mdTable(header, rows) {

@@ -83,6 +83,10 @@ export async function runHello(artifacts, opts) {
         if (p.status !== 'ok') continue;
         const load = loadAvg();
         const pid = p.server.proc.pid;
+        // CPU the other peers (idle now, all on the server CPU) use during this run: a neighbour's
+        // late garbage collection or timers would be charged to this peer's window.
+        const others = active.filter((o) => o !== p && o.status === 'ok');
+        const othersCpu0 = others.reduce((n, o) => n + treeCpuMicros(o.server.proc.pid), 0);
         const cpu0 = treeCpuMicros(pid);
         const sampler = rssSampler(pid, 250);
         let r;
@@ -98,6 +102,7 @@ export async function runHello(artifacts, opts) {
           continue;
         }
         const cpu1 = treeCpuMicros(pid);
+        const othersCpuMs = (others.reduce((n, o) => n + treeCpuMicros(o.server.proc.pid), 0) - othersCpu0) / 1000;
         const rssPeak = sampler.stop();
         if (p.server.proc.child.exitCode !== null || p.server.proc.child.signalCode !== null) {
           p.status = 'error';
@@ -105,9 +110,9 @@ export async function runHello(artifacts, opts) {
           log(`  ${p.id} FAILED: ${p.note}`);
           continue;
         }
-        const run = { round, load1: load[0], ...r, cpuPerReqUs: (cpu1 - cpu0) / r.requests, rssBytes: treeRss(pid), rssPeakBytes: rssPeak };
+        const run = { round, load1: load[0], ...r, cpuPerReqUs: (cpu1 - cpu0) / r.requests, rssBytes: treeRss(pid), rssPeakBytes: rssPeak, othersCpuMs };
         p.runs.push(run);
-        log(`  round ${round + 1}/${rounds} ${p.id.padEnd(15)} ${Math.round(r.rps).toString().padStart(6)} req/s  p99 ${(r.p99_us / 1000).toFixed(2)} ms  cpu ${run.cpuPerReqUs.toFixed(0)} µs/req  load ${load[0]}${r.non2xx || r.errors ? `  non-2xx ${r.non2xx} errors ${r.errors}` : ''}`);
+        log(`  round ${round + 1}/${rounds} ${p.id.padEnd(15)} ${Math.round(r.rps).toString().padStart(6)} req/s  p99 ${(r.p99_us / 1000).toFixed(2)} ms  cpu ${run.cpuPerReqUs.toFixed(0)} µs/req  others ${othersCpuMs.toFixed(0)} ms  load ${load[0]}${r.non2xx || r.errors ? `  non-2xx ${r.non2xx} errors ${r.errors}` : ''}`);
       }
     }
   } finally {
