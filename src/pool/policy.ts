@@ -94,8 +94,9 @@ export function longRunBound(cpuMsAverage: number, floorMs = LONG_RUN_MS): numbe
 /**
  * The running share of a function's requests that blocked in host calls (an exponentially
  * weighted average, weight `1/64` per request): `next = share + (blocked - share) / 64`, where a
- * request counts as blocked when it waited at least `BLOCKED_MS`. Starts at 1 (assume waiting:
- * grow freely until requests show otherwise).
+ * request counts as blocked when it waited at least `BLOCKED_MS`. A pool starts at 0, compute-bound
+ * (FunctionPool.blocking): one waiting request lifts the cap for WAIT_COOLDOWN_MS (cappedNow), so
+ * a function that waits grows as soon as it does, and one that computes never grows past its CPUs.
  */
 export function blockingShare(share: number, blockedMs: number): number {
   const next = share + ((blockedMs >= BLOCKED_MS ? 1 : 0) - share) / 64;
