@@ -211,6 +211,24 @@ describe('load and queueing', () => {
     expect(events(i, 'io', 'start').length).toBeGreaterThan(cap);
   }, 60_000);
 
+  it('on a new function, first requests that run long lift the cap: the others get sandboxes of their own', async () => {
+    // Nothing is known of the function yet (no request has finished), so it is taken as
+    // compute-bound: one sandbox per CPU. One runaway per CPU fills them; requests sent after
+    // must not wait for the runaways' 3 s limit.
+    const cap = availableParallelism();
+    const path = await buildGuest('path');
+    const i = await start([{ name: 'p', wasm: path, routes: ['/*'], limits: { timeout: '3s' }, pool: { min_warm: 1, max_instances: cap + 3 } }]);
+    let spinsDone = false;
+    const spins = Promise.all(Array.from({ length: cap }, (_, n) => fetch(`${i.url}/spin/${n}`).then((r) => r.status))).finally(() => (spinsDone = true));
+    await new Promise((r) => setTimeout(r, 50));
+    const others = await Promise.all(Array.from({ length: 3 }, async (_, n) => {
+      const res = await fetch(`${i.url}/ok/${n}`);
+      return { status: res.status, body: await res.text(), spinsDone };
+    }));
+    others.forEach((o, n) => expect(o).toEqual({ status: 200, body: `/ok/${n}\n`, spinsDone: false }));
+    expect(await spins).toEqual(Array.from({ length: cap }, () => 504));
+  }, 30_000);
+
   it('a client that gives up while queued leaves the queue and frees nothing twice', async () => {
     const i = await start([{ name: 'one', wasm: big, routes: ['/*'], pool: { min_warm: 1, max_instances: 1, max_queue: 10 } }]);
     // Occupy the only sandbox with a response the client reads slowly.

@@ -14,7 +14,7 @@ export const max = (xs) => Math.max(...xs.filter(Number.isFinite));
 export function summary(xs) {
   const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
   const h = v.length >> 1;
-  return { median: median(v), min: min(v), max: max(v), n: xs.length, q1: median(v.slice(0, h)), q3: median(v.slice(v.length - h)) };
+  return { median: median(v), min: min(v), max: max(v), n: v.length, q1: median(v.slice(0, h)), q3: median(v.slice(v.length - h)) };
 }
 /** { p50, p99 } of a list: the value at index floor(q × n) of the sorted list (the last one at most). */
 export function pct(xs) {

@@ -41,9 +41,9 @@ export function shouldGrow(s: {
 
 /**
  * Whether a sandbox just freed should stop rather than go idle (eviction reason `surplus`): its
- * function is capped now (cappedNow) and the other live sandboxes already make one per CPU (at
- * see computeCap) and `minWarm` — a pool grown before its requests were known to be
- * pure computation shrinks back as its sandboxes come free.
+ * function is capped now (cappedNow) and the other live sandboxes already make up one per CPU
+ * (computeCap) and `minWarm`. A pool grown while the cap was lifted (a request waited or ran long)
+ * shrinks back this way as its sandboxes come free.
  */
 export function isSurplus(s: { othersLive: number; minWarm: number; cores: number; capped: boolean }): boolean {
   return s.capped && s.othersLive >= Math.max(computeCap(s.cores), s.minWarm);
@@ -70,7 +70,7 @@ export function computeCap(cores: number): number {
  */
 export const LONG_RUN_MS = 20;
 /**
- * A request long past this lifts the compute-bound cap (see FunctionPool.computeBoundNow), ms:
+ * A request long past this lifts the compute-bound cap (see FunctionPool.cappedNow), ms:
  * more than LONG_RUN_MS because growing costs a sandbox start (100–700 ms of CPU for a JS guest),
  * and a JS guest's own garbage collection makes a request run 20 ms now and then; withdrawing the
  * requests queued behind it (LONG_RUN_MS) is cheap, starting sandboxes for it is not.
@@ -95,8 +95,9 @@ export function longRunBound(cpuMsAverage: number, floorMs = LONG_RUN_MS): numbe
  * The running share of a function's requests that blocked in host calls (an exponentially
  * weighted average, weight `1/64` per request): `next = share + (blocked - share) / 64`, where a
  * request counts as blocked when it waited at least `BLOCKED_MS`. A pool starts at 0, compute-bound
- * (FunctionPool.blocking): one waiting request lifts the cap for WAIT_COOLDOWN_MS (cappedNow), so
- * a function that waits grows as soon as it does, and one that computes never grows past its CPUs.
+ * (FunctionPool.blocking), so it starts capped at one sandbox per CPU. The share moves slowly; what
+ * lifts the cap at once, for WAIT_COOLDOWN_MS, is any request that waits or runs long (cappedNow):
+ * a function that waits grows as soon as it does.
  */
 export function blockingShare(share: number, blockedMs: number): number {
   const next = share + ((blockedMs >= BLOCKED_MS ? 1 : 0) - share) / 64;

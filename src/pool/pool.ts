@@ -109,7 +109,7 @@ export class FunctionPool {
    * Share of recent requests that blocked in host calls (policy.blockingShare). Starts at 0 with
    * the function taken as compute-bound: a new function grows only to one sandbox per CPU until one
    * of its requests waits (a busy sandbox blocked in a host call lifts the cap at once, see
-   * computeBoundNow and CAP_RECHECK_MS). Assuming the opposite, a burst on a just-deployed function
+   * cappedNow and CAP_RECHECK_MS). Assuming the opposite, a burst on a just-deployed function
    * grew the pool to max_instances on one CPU, binding and refilling sandboxes it then stopped as
    * surplus: WAT hello's first second after start 0.5–1.1k vs 1.7–2.5k req/s with one sandbox.
    */
@@ -196,7 +196,7 @@ export class FunctionPool {
       idle: 0, live: this.live, starting: this.starting, recycling: this.recycling.size, waiting: this.waiters.length + 1,
       maxInstances: this.config.maxInstances, cores: CORES, computeBound: true,
     });
-    return mayPipeline({ capped: !canGrow && this.computeBoundNow(), canGrow, cpuMs: this.cpuMs });
+    return mayPipeline({ capped: !canGrow && this.cappedNow(), canGrow, cpuMs: this.cpuMs });
   }
 
   /**
@@ -318,9 +318,9 @@ export class FunctionPool {
       this.refill();
       return;
     }
-    if (isSurplus({ othersLive: this.live, minWarm: this.config.minWarm, cores: CORES, capped: this.computeBoundNow() })) {
-      // Grown while the function still looked like it waited (or before it was known): one
-      // sandbox per CPU is all computation can use, so the extra ones go as they come free.
+    if (isSurplus({ othersLive: this.live, minWarm: this.config.minWarm, cores: CORES, capped: this.cappedNow() })) {
+      // Grown while a request waited or ran long (the cap was lifted): one sandbox per CPU is
+      // all computation can use, so the extra ones go as they come free once it is capped again.
       this.stats.evictions.surplus++;
       this.events({ type: 'evict', reason: 'surplus' });
       void sb.terminate();
@@ -330,17 +330,20 @@ export class FunctionPool {
   }
 
   /**
-   * Compute-bound by its recent history, and none of its requests waited in the last
+   * Whether growth is capped now (policy.cappedNow): compute-bound by its recent history, and none of its requests waited in the last
    * WAIT_COOLDOWN_MS (busy sandboxes blocked right now count, and so do those whose request has
    * run long in wall and CPU time, policy.longRunBound with CAP_LIFT_RUN_MS): a function whose requests just started waiting (long uploads,
    * long polls) or one runaway request is not held to the cap, and one that waits now and then
    * does not flap.
    */
-  private computeBoundNow(): boolean {
+  private cappedNow(): boolean {
     if (!this.computeBound) return false;
     const now = performance.now();
+    // Until a request has finished the average is unknown: then CAP_LIFT_RUN_MS alone is the
+    // bound, or a new function's first request running long would hold up every other request.
+    const longRun = longRunBound(Number.isFinite(this.cpuMs) ? this.cpuMs : 0, CAP_LIFT_RUN_MS);
     for (const sb of this.busy.keys()) {
-      if (sb.blockedNow() || sb.runsLongerThan(longRunBound(this.cpuMs, CAP_LIFT_RUN_MS))) {
+      if (sb.blockedNow() || sb.runsLongerThan(longRun)) {
         this.lastWait = now;
         break;
       }
@@ -408,7 +411,7 @@ export class FunctionPool {
         cores: CORES,
       };
       if (!shouldGrow(s)) return;
-      if (!shouldGrow({ ...s, computeBound: this.computeBoundNow() })) {
+      if (!shouldGrow({ ...s, computeBound: this.cappedNow() })) {
         // Held back only by the compute-bound cap: look again shortly, in case the busy
         // sandboxes start waiting (their requests then no longer need the CPU).
         this.capTimer ??= setTimeout(() => {
