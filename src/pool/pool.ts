@@ -107,9 +107,9 @@ export class FunctionPool {
   private queueTimer: NodeJS.Timeout | null = null;
   /**
    * Share of recent requests that blocked in host calls (policy.blockingShare). Starts at 0 with
-   * the function taken as compute-bound: a new function grows only to one sandbox per CPU until one
-   * of its requests waits (a busy sandbox blocked in a host call lifts the cap at once, see
-   * cappedNow and CAP_RECHECK_MS). Assuming the opposite, a burst on a just-deployed function
+   * the function taken as compute-bound: a new function grows only to one sandbox per CPU while
+   * none of its requests waits or runs long (either lifts the cap for WAIT_COOLDOWN_MS; a busy
+   * sandbox blocked in a host call does so within CAP_RECHECK_MS, see cappedNow). Assuming the opposite, a burst on a just-deployed function
    * grew the pool to max_instances on one CPU, binding and refilling sandboxes it then stopped as
    * surplus: WAT hello's first second after start 0.5–1.1k vs 1.7–2.5k req/s with one sandbox.
    */
