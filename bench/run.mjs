@@ -97,8 +97,8 @@ function machine(gen, pin) {
 }
 
 const target = (name, met, measured) => [name, measured, met === null ? 'not yet' : met ? '**met**' : '**not met**'];
-/** A ratio with three decimals (two would print 0.497 as 0.50× beside a 0.5× threshold). */
-const fmtRatio3 = (r) => (!Number.isFinite(r) ? '–' : r >= 10 ? `${r.toFixed(1)}×` : `${r.toFixed(3)}×`);
+/** A target's ratio with three decimals (two would print 0.497 as 0.50× beside a 0.5× threshold). */
+const fmtRatio3 = (r) => fmtRatio(r, 3);
 /**
  * A ratio target: met on the median; flagged inconclusive when the threshold lies inside the
  * middle half of the rounds (q1–q3; min–max with fewer than 4 rounds).

@@ -2,7 +2,7 @@
  * Pipelining end to end (issue 5's throughput work): short bodyless requests of a compute-bound
  * function at its sandbox cap queue on a busy sandbox and cross to its thread in batches. Real
  * `isola dev`, the WAT `path` guest (answers its own path; `/spin…` loops forever), real HTTP on
- * loopback. A new function counts as compute-bound until one of its requests waits; each test
+ * loopback. A new function starts out taken as compute-bound (capped, so pipelinable); each test
  * first sends a few sequential requests so that its average CPU per request is known.
  */
 import { availableParallelism } from 'node:os';

@@ -183,8 +183,8 @@ describe('load and queueing', () => {
       const got = await Promise.all(Array.from({ length: 24 }, () => fetch(`${i.url}/cpu`).then((r) => r.status)));
       expect(got.every((s) => s === 200)).toBe(true);
     };
-    // A new function counts as compute-bound until one of its requests waits: even a burst before
-    // anything is known starts no sandbox past the CPUs, so none is stopped as surplus later.
+    // A new function starts out taken as compute-bound (until a request waits or runs long): even
+    // a burst before anything is known starts no sandbox past the CPUs, so none is stopped later.
     await burst();
     // A history of requests that never wait, for both (their blocking share stays at 0).
     for (let k = 0; k < 170; k++) {

@@ -34,9 +34,10 @@ export function fmtMs(us) {
 export function fmtMiB(bytes) {
   return Number.isFinite(bytes) ? `${(bytes / 1048576).toFixed(0)} MiB` : '–';
 }
-export function fmtRatio(r) {
+/** A ratio: one decimal from 10 up, else `digits` decimals (three under 0.1). */
+export function fmtRatio(r, digits = 2) {
   if (!Number.isFinite(r)) return '–';
-  return r >= 10 ? `${r.toFixed(1)}×` : r >= 0.1 ? `${r.toFixed(2)}×` : `${r.toFixed(3)}×`;
+  return r >= 10 ? `${r.toFixed(1)}×` : r >= 0.1 ? `${r.toFixed(digits)}×` : `${r.toFixed(3)}×`;
 }
 /** "median (min–max)" with a formatter; `middle`: also the middle half, "median (min–max; middle half q1–q3)". */
 export function fmtRange(s, f, middle = false) {

@@ -86,7 +86,8 @@ export async function runHello(artifacts, opts) {
         // CPU the other peers (idle now, all on the server CPU) use during this run: a neighbour's
         // late garbage collection or timers would be charged to this peer's window.
         const others = active.filter((o) => o !== p && o.status === 'ok');
-        const othersCpu0 = others.reduce((n, o) => n + treeCpuMicros(o.server.proc.pid), 0);
+        const othersCpu = () => others.reduce((n, o) => n + treeCpuMicros(o.server.proc.pid), 0);
+        const othersCpu0 = othersCpu();
         const cpu0 = treeCpuMicros(pid);
         const sampler = rssSampler(pid, 250);
         let r;
@@ -102,7 +103,7 @@ export async function runHello(artifacts, opts) {
           continue;
         }
         const cpu1 = treeCpuMicros(pid);
-        const othersCpuMs = (others.reduce((n, o) => n + treeCpuMicros(o.server.proc.pid), 0) - othersCpu0) / 1000;
+        const othersCpuMs = (othersCpu() - othersCpu0) / 1000;
         const rssPeak = sampler.stop();
         if (p.server.proc.child.exitCode !== null || p.server.proc.child.signalCode !== null) {
           p.status = 'error';

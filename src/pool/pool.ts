@@ -109,9 +109,10 @@ export class FunctionPool {
    * Share of recent requests that blocked in host calls (policy.blockingShare). Starts at 0 with
    * the function taken as compute-bound: a new function grows only to one sandbox per CPU while
    * none of its requests waits or runs long (either lifts the cap for WAIT_COOLDOWN_MS; a busy
-   * sandbox blocked in a host call does so within CAP_RECHECK_MS, see cappedNow). Assuming the opposite, a burst on a just-deployed function
-   * grew the pool to max_instances on one CPU, binding and refilling sandboxes it then stopped as
-   * surplus: WAT hello's first second after start 0.5–1.1k vs 1.7–2.5k req/s with one sandbox.
+   * sandbox blocked in a host call does so within CAP_RECHECK_MS, see cappedNow). Assuming the
+   * opposite, a burst on a just-deployed function grew the pool to max_instances on one CPU,
+   * binding and refilling sandboxes it then stopped as surplus: WAT hello's first second after
+   * start 0.5–1.1k vs 1.7–2.5k req/s with one sandbox.
    */
   private blocking = 0;
   /** The function's requests hardly ever wait (policy.computeBoundAfter, with hysteresis). */
@@ -330,11 +331,11 @@ export class FunctionPool {
   }
 
   /**
-   * Whether growth is capped now (policy.cappedNow): compute-bound by its recent history, and none of its requests waited in the last
-   * WAIT_COOLDOWN_MS (busy sandboxes blocked right now count, and so do those whose request has
-   * run long in wall and CPU time, policy.longRunBound with CAP_LIFT_RUN_MS): a function whose requests just started waiting (long uploads,
-   * long polls) or one runaway request is not held to the cap, and one that waits now and then
-   * does not flap.
+   * Whether growth is capped now (policy.cappedNow): compute-bound by its recent history, and none
+   * of its requests waited in the last WAIT_COOLDOWN_MS (busy sandboxes blocked right now count,
+   * and so do those whose request has run long in wall and CPU time, policy.longRunBound with
+   * CAP_LIFT_RUN_MS): a function whose requests just started waiting (long uploads, long polls) or
+   * one runaway request is not held to the cap, and one that waits now and then does not flap.
    */
   private cappedNow(): boolean {
     if (!this.computeBound) return false;
