@@ -28,7 +28,7 @@ export let ISOLA_BUILD = { source: 'dist', commit: null };
  * tree's current dist/ (uncommitted changes included). Any other value is a git revision, built
  * like HEAD (for A/B comparisons of two commits).
  */
-function buildIsola(which) {
+export function buildIsola(which) {
   const rev = which === 'head' || which === 'dist' ? 'HEAD' : which;
   const commit = execFileSync('git', ['rev-parse', '--short', `${rev}^{commit}`], { cwd: ROOT, encoding: 'utf8' }).trim();
   if (which === 'dist') {
