@@ -16,7 +16,7 @@
 //   e.g.  node bench/ab.mjs isola@f5c5636 isola@HEAD        two commits
 //         node bench/ab.mjs isola isola+--max-semi-space-size=32
 //         node bench/ab.mjs node-http isola                isola's share of the node:http ceiling
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pickLoadGenerator, runLoad } from './lib/load.mjs';
 import { isolaConfig, startIsola, startNodeHttp, startWorkerd } from './lib/peers.mjs';
@@ -85,6 +85,18 @@ function shares() {
   };
   let make = null;
   let how = null;
+  // Groups left by an earlier run that was killed: rmdir removes only empty ones.
+  for (const root of [v2, v1]) {
+    let names = [];
+    try {
+      names = readdirSync(root).filter((n) => n.startsWith('isola-ab-'));
+    } catch {}
+    for (const name of names) {
+      try {
+        rmdirSync(path.join(root, name));
+      } catch {}
+    }
+  }
   if (existsSync(path.join(v2, 'cgroup.controllers')) && readFileSync(path.join(v2, 'cgroup.controllers'), 'utf8').includes('cpu')) {
     try {
       writeFileSync(path.join(v2, 'cgroup.subtree_control'), '+cpu');
