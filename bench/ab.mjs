@@ -3,42 +3,82 @@
 // time, both pinned to CPU 0 and given equal CPU shares (a cpu cgroup each; else the kernel's
 // autogroup, one per server session), each by its own wrk on CPU 1. A window's ratio B ÷ A is
 // taken between requests served in the same instant, so the 2× speed swings of this VM (which make
-// back-to-back 3 s windows disagree by ±30 %) hit both sides alike. An A/A run of node:http or of
-// one isola build gives B ÷ A of 0.99–1.07 (median 1.01–1.02) here: read differences under ~3 %
-// as noise. With equal shares, req/s ÷ req/s is the inverse ratio of CPU per request, which is
-// what a one-core throughput ratio measures when each runs alone. It is not the bench's target
-// method: a server that suffers from sharing a core (workerd here: 55–65 µs per request alone,
-// 70–120 µs shared) is measured at a disadvantage, so compare isola builds and flags with it, and
-// node:http as a reference.
+// back-to-back 3 s windows disagree by ±30 %) hit both sides alike. A/A runs here gave medians of
+// 0.99–1.02 over 6–10 windows, single windows 0.86–1.15: read a median difference under ~5 % as
+// noise, and take more windows for less. With equal shares, req/s ÷ req/s is the inverse ratio of
+// CPU per request, which is what a one-core throughput ratio measures when each runs alone. It is
+// not the bench's target method: a server that suffers from sharing a core (workerd here: 55–65 µs
+// per request alone, 70–120 µs shared) is measured at a disadvantage, so compare isola builds and
+// flags with it, and node:http as a reference.
 //
 //   node bench/ab.mjs <A> <B> [--guest wat|js|wagi] [--windows N] [--seconds S] [--warmup S] [--connections N]
 //   A, B: node-http | workerd-js | isola[@<git rev>|@dist][+<node or V8 flag>…]
-//   e.g.  node bench/ab.mjs isola@f5c5636 isola@HEAD        two commits
+//         bare `isola` is the committed HEAD, built apart like any revision; `isola@dist` is a copy
+//         of the working tree's dist/ as it is (run `npm run build` first)
+//   e.g.  node bench/ab.mjs isola@f5c5636 isola              a commit against HEAD
 //         node bench/ab.mjs isola isola+--max-semi-space-size=32
-//         node bench/ab.mjs node-http isola                isola's share of the node:http ceiling
+//         node bench/ab.mjs node-http isola                  isola's share of the node:http ceiling
+//   Defaults: --guest wat, 10 windows of 3 s after 5 s of warm-up, 32 connections per side.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { pickLoadGenerator, runLoad } from './lib/load.mjs';
 import { isolaConfig, startIsola, startNodeHttp, startWorkerd } from './lib/peers.mjs';
 import { processTree, treeCpuMicros } from './lib/proc.mjs';
 import { summary } from './lib/stats.mjs';
 import * as setup from './lib/setup.mjs';
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const specs = args.filter((x, i) => !x.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')));
-if (specs.length !== 2) {
-  process.stderr.write(readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 20).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
-  process.exit(2);
+/** The header above, as usage text. */
+function usage() {
+  const lines = readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1);
+  return lines.slice(0, lines.findIndex((l) => !l.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n';
 }
-const guest = opt('guest', 'wat');
-const windows = Number(opt('windows', '10'));
-const seconds = Number(opt('seconds', '3'));
-const connections = Number(opt('connections', '32'));
-const warmup = Number(opt('warmup', '5'));
+
+/** Fails with a one-line message (and exit code 2 for bad usage), never a stack trace. */
+function die(message, code = 1) {
+  process.stderr.write(`bench/ab.mjs: ${message}\n`);
+  process.exit(code);
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    allowPositionals: true,
+    options: {
+      guest: { type: 'string', default: 'wat' },
+      windows: { type: 'string', default: '10' },
+      seconds: { type: 'string', default: '3' },
+      warmup: { type: 'string', default: '5' },
+      connections: { type: 'string', default: '32' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+} catch (e) {
+  die(`${e.message}\n\n${usage()}`, 2);
+}
+if (parsed.values.help) {
+  process.stdout.write(usage());
+  process.exit(0);
+}
+if (parsed.positionals.length !== 2) die(`two sides are needed, got ${parsed.positionals.length}\n\n${usage()}`, 2);
+/** A positive whole number from option `name`, or exit 2. */
+function count(name) {
+  const v = parsed.values[name];
+  if (!/^[1-9][0-9]*$/.test(v)) die(`--${name} must be a positive whole number, got "${v}"`, 2);
+  return Number(v);
+}
+const windows = count('windows');
+const seconds = count('seconds');
+const warmup = count('warmup');
+const connections = count('connections');
+const guest = parsed.values.guest;
+if (!['wat', 'js', 'wagi'].includes(guest)) die(`--guest must be wat, js or wagi, got "${guest}"`, 2);
+const SIDE_RE = /^isola(?:@([^+]+))?((?:\+[^+]+)*)$/;
+for (const spec of parsed.positionals) {
+  if (spec !== 'node-http' && spec !== 'workerd-js' && !SIDE_RE.test(spec)) die(`unknown side "${spec}": node-http, workerd-js or isola[@<rev>|@dist][+<flag>…]`, 2);
+}
+const anyIsola = parsed.positionals.some((x) => x.startsWith('isola'));
+if (!anyIsola && guest !== 'wat') process.stderr.write(`bench/ab.mjs: --guest ${guest} applies to isola sides only; neither side is isola\n`);
 
 /** A side: { label, start(cpus) → { proc, base }, path }. Builds the isola revision it names. */
 async function side(spec, artifacts) {
@@ -47,21 +87,65 @@ async function side(spec, artifacts) {
     if (!artifacts.workerdBin) throw new Error('workerd is not installed (npm install)');
     return { label: spec, path: '/', start: (cpus) => startWorkerd(artifacts.workerdBin, artifacts.workerdDir, { wasm: false, cpus }) };
   }
-  const m = /^isola(?:@([^+]+))?((?:\+[^+]+)*)$/.exec(spec);
-  if (!m) throw new Error(`unknown side "${spec}": node-http, workerd-js or isola[@<rev>|@dist][+<flag>…]`);
+  const m = SIDE_RE.exec(spec);
   const rev = m[1] ?? 'head';
   const nodeArgs = m[2] ? m[2].slice(1).split('+') : [];
-  setup.buildIsola(rev); // bench/.build/sut-<commit>/, built when missing
+  try {
+    setup.buildIsola(rev); // bench/.build/sut-<commit>/, built when missing
+  } catch (e) {
+    const why = String(e.stderr ?? e.message).split('\n').find((l) => l.trim() !== '') ?? '';
+    die(`cannot build isola "${rev}" for side "${spec}": ${why.trim()}`);
+  }
   const cli = setup.ISOLA_CLI;
   const label = `${spec === 'isola' ? 'isola' : spec} (${setup.ISOLA_BUILD.commit})`;
   const wasm = { wat: artifacts.watHello, js: artifacts.jsHello, wagi: artifacts.wagiWat }[guest];
-  if (!wasm) throw new Error(`no ${guest} hello guest here (--guest wat|js|wagi)`);
+  if (!wasm) die(`no ${guest} hello guest was built here (the WAGI example needs wabt; see BENCHMARKS.md)`);
   const file = `ab-${spec.replace(/[^A-Za-z0-9.@-]+/g, '_')}.toml`;
   return {
     label,
     path: '/hello',
     start: (cpus) => startIsola(isolaConfig(file, [{ name: 'hello', wasm, routes: ['/hello'] }]), { cpus, nodeArgs, env: { BENCH_SUT_CLI: cli } }),
   };
+}
+
+/** true when process `pid` runs (a zombie, killed and not yet reaped, does not). */
+function isAlive(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Removes cgroup `dir`, first SIGKILLing what is left in it when `kill`; waits up to 2 s for it to
+ * empty (synchronously: this also runs in an exit handler). Never throws.
+ */
+function removeGroup(dir, kill) {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 100; i++) {
+    let pids = [];
+    try {
+      pids = readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+    } catch {
+      return; // gone already
+    }
+    if (pids.length === 0) {
+      try {
+        rmdirSync(dir);
+      } catch {}
+      return;
+    }
+    if (kill) {
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+      }
+    }
+    Atomics.wait(pause, 0, 0, 20);
+  }
 }
 
 /**
@@ -85,16 +169,16 @@ function shares() {
   };
   let make = null;
   let how = null;
-  // Groups left by an earlier run that was killed: rmdir removes only empty ones.
+  // Groups left by a run that was killed (named after its pid): what still runs in them is stopped.
   for (const root of [v2, v1]) {
     let names = [];
     try {
-      names = readdirSync(root).filter((n) => n.startsWith('isola-ab-'));
+      names = readdirSync(root).filter((n) => /^isola-ab-\d+-[ab]$/.test(n));
     } catch {}
     for (const name of names) {
-      try {
-        rmdirSync(path.join(root, name));
-      } catch {}
+      const owner = Number(name.split('-')[2]);
+      if (owner !== process.pid && isAlive(owner)) continue; // another run, still going
+      removeGroup(path.join(root, name), true);
     }
   }
   if (existsSync(path.join(v2, 'cgroup.controllers')) && readFileSync(path.join(v2, 'cgroup.controllers'), 'utf8').includes('cpu')) {
@@ -121,23 +205,23 @@ function shares() {
       for (const p of processTree(pid)) writeFileSync(path.join(dir, 'cgroup.procs'), String(p));
       return how;
     },
+    /** Removes the groups once their processes are gone (waits up to 2 s); never throws. */
     remove() {
-      for (const dir of made) {
-        try {
-          rmdirSync(dir);
-        } catch {}
-      }
+      for (const dir of made.splice(0)) removeGroup(dir, false);
     },
   };
 }
 
 const artifacts = await setup.prepare();
 const gen = await pickLoadGenerator();
-if (gen?.name !== 'wrk') throw new Error('bench/ab.mjs needs wrk (apt-get install wrk): two load generators must run at once, off the server core');
-const sides = [await side(specs[0], artifacts), await side(specs[1], artifacts)];
+if (gen?.name !== 'wrk') die('needs wrk (apt-get install wrk): two load generators run at once, off the server core');
+const sides = [await side(parsed.positionals[0], artifacts), await side(parsed.positionals[1], artifacts)];
 if (sides[0].label === sides[1].label) sides[1].label += ' (2)';
 const cg = shares();
+// Interrupted (SIGINT, SIGTERM, SIGHUP: bench/lib/proc.mjs stops the servers and exits), the groups go too.
+process.on('exit', () => cg.remove());
 const servers = [];
+let failed = null;
 try {
   for (const [i, s] of sides.entries()) {
     const srv = await s.start('0');
@@ -146,10 +230,10 @@ try {
     s.pid = srv.proc.pid;
     const r = await fetch(s.url);
     await r.text();
-    if (r.status !== 200) throw new Error(`${s.label} answered ${r.status}`);
+    if (r.status !== 200) throw new Error(`${s.label} answered ${r.status} to ${s.url}`);
     s.shares = cg.place(i === 0 ? 'a' : 'b', s.pid);
   }
-  process.stdout.write(`A = ${sides[0].label}, B = ${sides[1].label}; guest ${guest}; both on CPU 0 (${sides[0].shares}), wrk -t1 -c${connections} each on CPU 1, ${windows} windows of ${seconds} s\n`);
+  process.stdout.write(`A = ${sides[0].label}, B = ${sides[1].label}; ${anyIsola ? `guest ${guest}; ` : ''}both on CPU 0 (${sides[0].shares}), wrk -t1 -c${connections} each on CPU 1, ${windows} windows of ${seconds} s\n`);
   // V8 is still compiling and growing heaps in a new server's first seconds: warm both up together.
   await Promise.all(sides.map((s) => runLoad(gen, s.url, { seconds: warmup, connections, cpus: '1' })));
   const ratios = [];
@@ -167,8 +251,12 @@ try {
   }
   const s = summary(ratios);
   const f = (x) => x.toFixed(3);
-  process.stdout.write(`B ÷ A req/s: median ${f(s.median)} (middle half ${f(s.q1)}–${f(s.q3)}, min–max ${f(s.min)}–${f(s.max)}, ${s.n} windows)\n`);
+  const middle = s.n >= 4 ? `middle half ${f(s.q1)}–${f(s.q3)}, ` : '';
+  process.stdout.write(`B ÷ A req/s: median ${f(s.median)} (${middle}min–max ${f(s.min)}–${f(s.max)}, ${s.n} windows)\n`);
+} catch (e) {
+  failed = e;
 } finally {
   for (const srv of servers) await srv.proc.stop();
   cg.remove();
 }
+if (failed) die(String(failed.message).split('\n')[0]);

@@ -36,7 +36,7 @@ function hookExit() {
     }
   };
   process.on('exit', killAll);
-  for (const sig of ['SIGINT', 'SIGTERM']) {
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(sig, () => {
       killAll();
       process.exit(130);

@@ -150,6 +150,8 @@ describe('pipelining', () => {
     expect(pickPipelined([[a, PIPELINE_DEPTH]])).toBeNull();
     expect(pickPipelined([[a, PIPELINE_DEPTH - 1]])).toBe(a);
     expect(pickPipelined([])).toBeNull();
+    // Each request handed out has its own abort bit in the control block's 32-bit ABORTED word.
+    expect(PIPELINE_DEPTH).toBeLessThanOrEqual(32);
   });
 
   it('averages CPU per request with weight 1/16, starting from the first request', () => {

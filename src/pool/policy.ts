@@ -133,9 +133,10 @@ export const WAIT_COOLDOWN_MS = 5_000;
 
 /**
  * Most requests handed out on one busy sandbox at once (the one it runs included). Measured on
- * one core (WAT hello, wrk -c32): 8 → 12.7k req/s, 16 → 17.2k (sequential windows); then with
- * both builds loaded at once (bench/ab.mjs): 16 → 31 +5 to +9 %, 31 → 32 +3 to +5 %. At most 32:
- * the control block's ABORTED word has a bit per request in flight.
+ * one core, WAT hello: 8 → 12.7k req/s, 16 → 17.2k (wrk -c32, sequential windows); 16 → 32 +8.9 %
+ * with wrk -c32 and +37 % with -c64 (both builds loaded at once, bench/ab.mjs): requests past the
+ * depth wait in the pool's queue and reach the thread one cycle later. At most 32: the control
+ * block's ABORTED word has a bit per request in flight (../sandbox/shared.ts).
  */
 export const PIPELINE_DEPTH = 32;
 /** Pipelining is for functions whose requests take less CPU than this on average, ms. */

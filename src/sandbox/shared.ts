@@ -21,9 +21,13 @@ export const REQ_PAUSED = 2;
 /** Response body bytes posted by the sandbox and not yet handed to the socket by the main thread. */
 export const RESP_INFLIGHT = 3;
 /**
- * Requests whose client went away, as bits: bit `seq & 31` of a request posted and not yet done
- * (at most PIPELINE_DEPTH are, so no two share a bit). The main thread sets it; the sandbox
- * clears it when that request ends.
+ * Requests whose client went away, as bits: bit `seq & 31` of a request posted and not yet done.
+ * The pool hands out at most PIPELINE_DEPTH (≤ 32, ../pool/policy.ts) at once, so no two of those
+ * share a bit. The main thread sets it; the sandbox clears it when that request ends. One case
+ * breaks the rule in the thread's view: requests withdrawn from behind a long one (Sandbox.guard)
+ * stay in the thread's queue while new ones reuse their bits, and the thread clears a bit when it
+ * skips such a request. The worst outcome is a missed abort (a request runs for a client that has
+ * gone, and its answer is dropped), never a false one.
  */
 export const ABORTED = 4;
 /** 1 while the sandbox's guest is blocked in a host call (../sandbox/blocking.ts); read by the pool. */

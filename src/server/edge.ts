@@ -261,7 +261,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, id: string, d
         const e = toIsolaError(err);
         const waited = waitedMs + performance.now() - t0;
         if (gone.aborted || res.destroyed) {
-          refused(d, id, head.method, path, started, { status: 0, verdict: CLIENT_ABORT, code: e.code, message: 'the client left while queued', waitedMs: waited });
+          refused(d, id, head.method, path, started, { status: 0, verdict: CLIENT_ABORT, code: '', message: 'the client left while queued', waitedMs: waited });
           return;
         }
         const now = deployments.get(d.key);
