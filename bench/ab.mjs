@@ -24,15 +24,12 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pickLoadGenerator, runLoad } from './lib/load.mjs';
 import { isolaConfig, startIsola, startNodeHttp, startWorkerd } from './lib/peers.mjs';
-import { processTree, treeCpuMicros } from './lib/proc.mjs';
+import { isRunning, processTree, treeCpuMicros } from './lib/proc.mjs';
 import { summary } from './lib/stats.mjs';
 import * as setup from './lib/setup.mjs';
 
 /** The header above, as usage text. */
-function usage() {
-  const lines = readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1);
-  return lines.slice(0, lines.findIndex((l) => !l.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n';
-}
+const usage = () => setup.headerText(import.meta.url);
 
 /** Fails with a one-line message (and exit code 2 for bad usage), never a stack trace. */
 function die(message, code = 1) {
@@ -108,16 +105,6 @@ async function side(spec, artifacts) {
   };
 }
 
-/** true when process `pid` runs (a zombie, killed and not yet reaped, does not). */
-function isAlive(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Removes cgroup `dir`, first SIGKILLing what is left in it when `kill`; waits up to 2 s for it to
  * empty (synchronously: this also runs in an exit handler). Never throws.
@@ -177,7 +164,7 @@ function shares() {
     } catch {}
     for (const name of names) {
       const owner = Number(name.split('-')[2]);
-      if (owner !== process.pid && isAlive(owner)) continue; // another run, still going
+      if (owner !== process.pid && isRunning(owner)) continue; // another run, still going
       removeGroup(path.join(root, name), true);
     }
   }

@@ -45,7 +45,7 @@ function parseArgs(argv) {
     else if (a === '--rounds') o.rounds = Number(val());
     else if (a === '--connections') o.connections = Number(val());
     else if (a === '--help' || a === '-h') {
-      process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 16).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+      process.stdout.write(setup.headerText(import.meta.url));
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }

@@ -137,7 +137,13 @@ function readStat(pid) {
   }
   // comm may contain spaces: fields start after the last ')'.
   const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { ppid: Number(f[1]), utime: Number(f[11]), stime: Number(f[12]) };
+  return { state: f[0], ppid: Number(f[1]), utime: Number(f[11]), stime: Number(f[12]) };
+}
+
+/** true when process `pid` exists and is not a zombie (killed, not yet reaped by its parent). */
+export function isRunning(pid) {
+  const st = readStat(pid);
+  return st !== null && st.state !== 'Z';
 }
 
 /** CPU time (user+system, all threads) of a process tree, µs. Resolution: 1/CLK_TCK s. */

@@ -11,6 +11,16 @@ export const BENCH = path.join(ROOT, 'bench');
 export const BUILD = path.join(BENCH, '.build');
 export const at = (...p) => path.join(ROOT, ...p);
 
+/**
+ * A bench script's usage text: its leading `//` comment (after the `#!` line), without the
+ * slashes. `moduleUrl`: the script's import.meta.url.
+ */
+export function headerText(moduleUrl) {
+  const lines = readFileSync(new URL(moduleUrl), 'utf8').split('\n').slice(1);
+  const end = lines.findIndex((l) => !l.startsWith('//'));
+  return lines.slice(0, end < 0 ? lines.length : end).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n';
+}
+
 function run(cmd, args, label) {
   process.stderr.write(`  building ${label}…\n`);
   execFileSync(cmd, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
